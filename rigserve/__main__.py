@@ -1,0 +1,5 @@
+import sys
+
+from rigserve.cli import main
+
+sys.exit(main())

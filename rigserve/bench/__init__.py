@@ -1,0 +1,1 @@
+"""Benchmarks behind `rigserve bench`; shared helpers live in `_report`."""

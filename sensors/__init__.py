@@ -1,0 +1,1 @@
+"""Sensor specs, MM-Fi formats, validation, preprocessing, the dataset reader and the simulator (numpy only)."""
