@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .errors import UnknownModality
+
 Kind = Literal["image", "points", "csi", "keypoints"]
 
 #: Variable axis marker in shapes (point count N, batch B).
@@ -62,7 +64,8 @@ register_modality(ModalitySpec(
 ))
 register_modality(ModalitySpec(
     name="wifi", folder="wifi-csi", ext=".mat", kind="csi", shape=(3, 114, 10), dtype="float64",
-    unit="amplitude", description="MATLAB file, CSIamp (and CSIphase) antennas x subcarriers x packets",
+    unit="amplitude",
+    description="MATLAB file, CSIamp (and CSIphase) antennas x subcarriers x packets",
     channels=("antenna", "subcarrier", "packet"),
 ))
 for _kp in ("rgb", "infra1", "infra2"):
@@ -79,8 +82,7 @@ def get_modality(name: str) -> ModalitySpec:
     try:
         return MODALITIES[name]
     except KeyError:
-        known = ", ".join(sorted(MODALITIES))
-        raise KeyError(f"unknown modality {name!r}; known modalities: {known}") from None
+        raise UnknownModality(name, sorted(MODALITIES)) from None
 
 
 def subset_name(modalities: tuple[str, ...] | list[str] | frozenset[str]) -> str:
