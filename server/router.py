@@ -1,0 +1,135 @@
+"""Sensor-aware routing (design.md, "Routing"): which sensors are online for a request.
+
+A modality is online when its frame is present, decodes, has the right shape and passes
+validity checks (and, on a stream, is not stale). The request goes to the engine of
+exactly the online subset; every other modality is dropped with a reason that the
+response and the metrics report. Decoding, validation and preprocessing are the
+`rigserve.sensors` implementations, the same ones training used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from rigserve.sensors.errors import FormatError, InvalidFrame
+from rigserve.sensors.formats import decode_frame
+from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
+from rigserve.sensors.validate import check_frame
+from rigserve.server.errors import InvalidInput, PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+#: A frame as a client sends it: MM-Fi file bytes, or the decoded raw array.
+RawFrame = bytes | bytearray | memoryview | np.ndarray
+
+#: Why a modality was not used. InvalidFrame reasons (shape, dtype, nonfinite, flat,
+#: empty) pass through unchanged.
+ABSENT, STALE, DECODE, NO_ENGINE = "absent", "stale", "decode", "no_engine"
+
+
+@dataclass
+class Route:
+    """The routing decision for one request."""
+
+    #: modality -> model-ready float32 frame without batch axis, online modalities only.
+    inputs: dict[str, np.ndarray]
+    #: modality -> reason, for every repository modality not used.
+    dropped: dict[str, str]
+    #: modality -> human-readable reason (the sensors' message) for dropped frames.
+    messages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def subset(self) -> str:
+        return "+".join(sorted(self.inputs))
+
+    def frame_state(self, modality: str) -> str:
+        """Metrics state: present, absent, stale or invalid."""
+        reason = self.dropped.get(modality)
+        if reason is None:
+            return "present"
+        return reason if reason in (ABSENT, STALE) else "invalid"
+
+
+class Router:
+    """Routes raw frames to a subset of the repository's modalities."""
+
+    def __init__(self, modalities: Collection[str], subsets: Collection[str],
+                 spec: PreprocessSpec, size_limits: Mapping[str, int],
+                 weights: Mapping[str, float] | None = None) -> None:
+        self.modalities = tuple(sorted(modalities))
+        self.subsets = frozenset(subsets)
+        self.spec = spec
+        self.size_limits = dict(size_limits)
+        self.weights = dict(weights or {})
+
+    def check_names(self, frames: Mapping[str, object]) -> None:
+        unknown = sorted(set(frames) - set(self.modalities))
+        if unknown:
+            raise InvalidInput(f"unknown modality {', '.join(map(repr, unknown))}; this "
+                               f"repository accepts {', '.join(self.modalities)}")
+        for name, frame in frames.items():
+            size = frame.nbytes if isinstance(frame, np.ndarray) else len(frame)  # type: ignore[arg-type]
+            limit = self.size_limits.get(name)
+            if limit is not None and size > limit:
+                raise PayloadTooLarge(f"{name}: frame of {size} bytes exceeds the limit of "
+                                      f"{limit} bytes")
+
+    def route(self, frames: Mapping[str, RawFrame], stale: Collection[str] = ()) -> Route:
+        """Decode, validate and preprocess; raise InvalidInput when nothing is usable."""
+        self.check_names(frames)
+        route = Route(inputs={}, dropped={})
+        for m in self.modalities:
+            frame = frames.get(m)
+            if frame is None:
+                route.dropped[m] = ABSENT
+            elif m in stale:
+                route.dropped[m] = STALE
+                route.messages[m] = f"{m}: no frame within the staleness window"
+            else:
+                self._admit(route, m, frame)
+        self._fit_to_engines(route)
+        if not route.inputs:
+            raise InvalidInput(self._nothing_usable(route))
+        return route
+
+    def _admit(self, route: Route, modality: str, frame: RawFrame) -> None:
+        try:
+            raw = (frame if isinstance(frame, np.ndarray)
+                   else decode_frame(modality, frame, f"<{modality} upload>"))
+            raw = check_frame(modality, raw)
+            route.inputs[modality] = preprocess_frame(modality, raw, self.spec)
+        except FormatError as exc:
+            route.dropped[modality], route.messages[modality] = DECODE, f"{modality}: {exc}"
+        except InvalidFrame as exc:
+            route.dropped[modality], route.messages[modality] = exc.reason, str(exc)
+
+    def _fit_to_engines(self, route: Route) -> None:
+        """Normally a no-op: a full repository has an engine for every subset.
+
+        A partial repository may lack the online subset; then the best subset it has
+        (highest summed purified weight) is used and the rest dropped as ``no_engine``.
+        """
+        if not route.inputs or route.subset in self.subsets:
+            return
+        online = set(route.inputs)
+        candidates = [s for s in self.subsets if set(s.split("+")) <= online]
+        best = max(candidates, default=None,
+                   key=lambda s: (sum(self.weights.get(m, 0.0) for m in s.split("+")),
+                                  len(s.split("+")), s))
+        keep = set(best.split("+")) if best else set()
+        for m in sorted(online - keep):
+            del route.inputs[m]
+            route.dropped[m] = NO_ENGINE
+            route.messages[m] = f"{m}: the repository has no engine for this sensor combination"
+
+    def _nothing_usable(self, route: Route) -> str:
+        why = "; ".join(route.messages.get(m, f"{m}: {r}") for m, r in route.dropped.items()
+                        if r != ABSENT)
+        sent = [m for m, r in route.dropped.items() if r != ABSENT]
+        if not sent:
+            return (f"no sensor frames in the request; send at least one of "
+                    f"{', '.join(self.modalities)}")
+        return f"no usable sensor frame: {why}"

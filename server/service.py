@@ -1,0 +1,312 @@
+"""The protocol-neutral inference core that REST and gRPC share (docs/contracts.md).
+
+``InferenceService`` owns the loaded repository (one warmed engine per subset, each with
+its dynamic batcher), the router, the thread pool and the metrics. A reload builds a
+complete new generation off the event loop and swaps it in with one assignment; requests
+already holding the old generation finish on it, then it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rigserve.sensors.preprocess import PreprocessSpec
+from rigserve.server.batcher import DynamicBatcher
+from rigserve.server.engines import EngineOptions
+from rigserve.server.errors import NotReady, ServerError, grpc_code_of, http_status_of
+from rigserve.server.metrics import Metrics
+from rigserve.server.model_info import ModelCatalog
+from rigserve.server.repository import Repository, load_repository
+from rigserve.server.router import RawFrame, Route, Router
+from rigserve.server.settings import Settings
+from rigserve.server.tensors import TensorOutputs, check_tensors
+
+logger = logging.getLogger(__name__)
+
+_GRPC_PROTOCOLS = frozenset({"kserve_grpc", "stream"})
+
+
+@dataclass(frozen=True)
+class RigPrediction:
+    """One rig request's answer."""
+
+    joints: np.ndarray  # (17, 3) metres
+    action_logits: np.ndarray  # (27,)
+    action: str
+    action_probs: np.ndarray  # (27,), softmax of the logits
+    used: tuple[str, ...]
+    dropped: dict[str, str]  # modality -> reason
+    engine: str
+    subset: str
+    #: seconds: route (decode+validate+preprocess), queue, compute, total
+    timings: dict[str, float]
+    messages: dict[str, str] = field(default_factory=dict)  # modality -> why dropped
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. uncertainty (per row)
+
+
+@dataclass
+class _Generation:
+    """One loaded repository with its batchers; counted users let a reload drain it."""
+
+    repo: Repository
+    router: Router
+    catalog: ModelCatalog
+    batchers: dict[str, DynamicBatcher]  # subset -> batcher
+    users: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def close(self) -> None:
+        while self.users:
+            self.idle.clear()
+            await self.idle.wait()
+        await asyncio.gather(*(b.close() for b in self.batchers.values()))
+
+
+class InferenceService:
+    """Load, route, batch and run; protocol layers call only this."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._gen: _Generation | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight = 0
+        self._stopping = False
+        self._reload_lock = asyncio.Lock()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._gen is not None and not self._stopping
+
+    @property
+    def repository(self) -> Repository:
+        return self._current().repo
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self._current().catalog
+
+    async def start(self) -> None:
+        """Load and warm every engine; the service is ready when this returns."""
+        n_threads = 4 + 2 * self.settings.engine_instances * 15  # 15 subsets of 4 modalities
+        self._executor = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="engine")
+        self._gen = await self._build()
+        self.metrics.ready.set(1)
+        logger.info("ready: %d engines from %s", len(self._gen.batchers), self.settings.repository)
+
+    async def stop(self) -> None:
+        """Stop taking requests, drain those in flight (up to drain_timeout_s), release."""
+        self._stopping = True
+        self.metrics.ready.set(0)
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._gen is not None:
+            await self._gen.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def reload(self) -> None:
+        """Load the repository again and swap it in atomically; on failure keep the old."""
+        async with self._reload_lock:
+            try:
+                new = await self._build()
+            except Exception:
+                self.metrics.reloads.labels("failure").inc()
+                raise
+            old, self._gen = self._gen, new
+            self.metrics.reloads.labels("success").inc()
+            logger.info("reloaded %s: %d engines", self.settings.repository, len(new.batchers))
+        if old is not None:
+            await old.close()
+
+    async def _build(self) -> _Generation:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        repo = await loop.run_in_executor(self._executor, lambda: load_repository(
+            s.repository, precision=s.precision, warmup_runs=s.warmup_runs,
+            max_batch=s.max_batch_size,
+            options=EngineOptions(s.intra_op_threads, s.inter_op_threads)))
+        batchers = {}
+        for subset, le in repo.engines.items():
+            assert self._executor is not None
+            b = DynamicBatcher(le.engine, max_batch=min(s.max_batch_size, le.entry.max_batch),
+                               max_delay_s=s.max_queue_delay_s, max_queue=s.max_queue_size,
+                               executor=self._executor, metrics=self.metrics,
+                               more_coming=lambda n: self._inflight > n,
+                               instances=s.engine_instances)
+            b.start()
+            batchers[subset] = b
+        weights = _mean_weights(repo)
+        limits = {m: s.modality_limit(m) for m in repo.manifest.modalities}
+        router = Router(repo.manifest.modalities, repo.engines,
+                        PreprocessSpec.from_dict(dict(repo.manifest.preprocessing)), limits,
+                        weights)
+        self.metrics.set_engines([
+            {"engine": le.name, "subset": sub, "format": le.entry.format,
+             "precision": le.entry.precision, "provider": le.engine.provider}
+            for sub, le in repo.engines.items()])
+        return _Generation(repo, router, ModelCatalog(repo), batchers)
+
+    def _current(self) -> _Generation:
+        if self._gen is None or self._stopping:
+            raise NotReady("the server is not ready: engines are loading or shutting down")
+        return self._gen
+
+    @contextlib.asynccontextmanager
+    async def _use(self) -> AsyncIterator[_Generation]:
+        gen = self._current()
+        gen.users += 1
+        try:
+            yield gen
+        finally:
+            gen.users -= 1
+            if not gen.users:
+                gen.idle.set()
+
+    # ---- request accounting ------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def track(self, protocol: str, model: str) -> AsyncIterator[dict[str, str]]:
+        """Count a request: in-flight gauge, duration and code; the body sets ``subset``."""
+        info = {"subset": "none"}
+        self._inflight += 1
+        self.metrics.inflight.inc()
+        t0 = time.perf_counter()
+        code = "OK" if protocol in _GRPC_PROTOCOLS else "200"
+        try:
+            yield info
+        except BaseException as exc:
+            code = self.code_label(protocol, exc)
+            exc.__dict__["_rigserve_counted"] = True
+            raise
+        finally:
+            self._inflight -= 1
+            self.metrics.inflight.dec()
+            self.metrics.observe_request(protocol, model if model in self._models() else "other",
+                                         info["subset"], code, time.perf_counter() - t0)
+
+    def record_rejected(self, protocol: str, model: str, exc: BaseException) -> None:
+        """Count a request that failed before reaching the service (e.g. unparsable body)."""
+        if getattr(exc, "_rigserve_counted", False):
+            return
+        self.metrics.observe_request(protocol, model if model in self._models() else "other",
+                                     "none", self.code_label(protocol, exc), 0.0)
+
+    @staticmethod
+    def code_label(protocol: str, exc: BaseException) -> str:
+        if protocol in _GRPC_PROTOCOLS:
+            return grpc_code_of(exc)
+        return str(http_status_of(exc))
+
+    def _models(self) -> Collection[str]:
+        return self._gen.catalog.names if self._gen is not None else ()
+
+    # ---- inference -----------------------------------------------------------------------
+
+    async def infer_frames(self, frames: Mapping[str, RawFrame], *, protocol: str,
+                           rig_id: str | None = None, stale: Collection[str] = ()) -> RigPrediction:
+        """Route raw frames to the online subset's engine and return one prediction."""
+        async with self.track(protocol, "rig") as info, self._use() as gen:
+            t0 = time.perf_counter()
+            route = await self._route(gen, frames, stale)
+            t_route = time.perf_counter() - t0
+            for m in gen.router.modalities:
+                self.metrics.count_frame(m, route.frame_state(m))
+            info["subset"] = route.subset
+            self.metrics.subset_requests.labels(route.subset).inc()
+            batcher = gen.batchers[route.subset]
+            le = gen.repo.engines[route.subset]
+            # (1, ...) per input: the batcher stacks requests along the leading axis.
+            inputs = {gen.repo.manifest.modalities[m].input: x[None]
+                      for m, x in route.inputs.items()}
+            result = await batcher.submit(inputs)
+            if rig_id is not None:
+                logger.debug("rig %s -> %s", rig_id, route.subset)
+            timings = {"route": t_route, "queue": result.queue_s, "compute": result.compute_s,
+                       "total": time.perf_counter() - t0}
+            return _prediction(gen, route, le.name, result.outputs, timings)
+
+    async def _route(self, gen: _Generation, frames: Mapping[str, RawFrame],
+                     stale: Collection[str]) -> Route:
+        # Decoding a PNG or resampling a big point cloud takes milliseconds: keep it off
+        # the event loop; tiny in-memory frames are cheaper to route inline.
+        heavy = sum(len(f) if not isinstance(f, np.ndarray) else f.nbytes
+                    for f in frames.values()) > 64 * 1024
+        if not heavy:
+            return gen.router.route(frames, stale)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, gen.router.route, frames, stale)
+
+    async def infer_tensors(self, model: str, inputs: Mapping[str, np.ndarray], *,
+                            protocol: str) -> TensorOutputs:
+        """KServe v2 path: model-ready batched tensors for ``rig`` (routes) or ``rig.<subset>``."""
+        async with self.track(protocol, model) as info, self._use() as gen:
+            subset = gen.catalog.resolve(model, inputs)
+            info["subset"] = subset
+            le = gen.repo.engines[subset]
+            feed = check_tensors(le, inputs, max_batch=le.entry.max_batch)
+            for m in gen.router.modalities:
+                present = gen.repo.manifest.modalities[m].input in feed
+                self.metrics.count_frame(m, "present" if present else "absent")
+            self.metrics.subset_requests.labels(subset).inc()
+            result = await gen.batchers[subset].submit(feed)
+            return TensorOutputs(result.outputs, engine=le.name, subset=subset)
+
+    # ---- metadata --------------------------------------------------------------------
+
+    def model_metadata(self, model: str) -> dict[str, Any]:
+        return self._current().catalog.metadata(model)
+
+    def model_config(self, model: str) -> dict[str, Any]:
+        return self._current().catalog.config(model, self.settings)
+
+    def model_ready(self, model: str) -> bool:
+        return self.ready and model in self._models()
+
+    def server_metadata(self) -> dict[str, Any]:
+        from rigserve import __version__
+
+        return {"name": "rigserve", "version": __version__,
+                "extensions": ["binary_tensor_data", "model_repository", "statistics"]}
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return np.asarray(z / z.sum(axis=-1, keepdims=True))
+
+
+def _mean_weights(repo: Repository) -> dict[str, float]:
+    """Purified modality weights averaged over engines (for the partial-repo fallback)."""
+    acc: dict[str, list[float]] = {}
+    for le in repo.engines.values():
+        for m, w in le.entry.weights.items():
+            acc.setdefault(m, []).append(float(w))
+    return {m: float(np.mean(v)) for m, v in acc.items()}
+
+
+def _prediction(gen: _Generation, route: Route, engine: str, out: Mapping[str, np.ndarray],
+                timings: dict[str, float]) -> RigPrediction:
+    # Outputs are this request's rows: (1, 17, 3) joints, (1, 27) logits.
+    logits = np.asarray(out["action_logits"][0], np.float32)  # (27,)
+    labels = gen.repo.manifest.outputs["action_logits"].labels
+    top = int(np.argmax(logits))
+    extra = {k: v[0] for k, v in out.items() if k not in ("joints", "action_logits")}
+    return RigPrediction(
+        joints=np.asarray(out["joints"][0], np.float32), action_logits=logits,
+        action=labels[top] if labels else str(top), action_probs=_softmax(logits),
+        used=tuple(sorted(route.inputs)), dropped=dict(route.dropped), engine=engine,
+        subset=route.subset, timings=timings, messages=dict(route.messages), extra=extra)
+
+
+__all__ = ["InferenceService", "RigPrediction", "ServerError"]

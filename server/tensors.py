@@ -1,0 +1,95 @@
+"""Model-ready tensors on the KServe v2 path: datatype names and input checks.
+
+KServe v2 / Triton name datatypes ``FP32``, ``INT64``...; Triton's model configuration
+names them ``TYPE_FP32``... Both tables live here, next to the check that a request's
+tensors fit an engine, so REST and gRPC reject the same things with the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rigserve.server.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rigserve.server.repository import LoadedEngine
+
+#: numpy dtype name -> KServe v2 datatype.
+NUMPY_TO_KSERVE: dict[str, str] = {
+    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
+    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
+    "float16": "FP16", "float32": "FP32", "float64": "FP64", "object": "BYTES",
+}
+KSERVE_TO_NUMPY: dict[str, str] = {v: k for k, v in NUMPY_TO_KSERVE.items()}
+
+
+def kserve_dtype(numpy_dtype: str | np.dtype) -> str:
+    name = np.dtype(numpy_dtype).name
+    try:
+        return NUMPY_TO_KSERVE[name]
+    except KeyError:
+        raise InvalidInput(f"numpy dtype {name} has no KServe v2 datatype") from None
+
+
+def numpy_dtype(datatype: str) -> np.dtype:
+    try:
+        return np.dtype(KSERVE_TO_NUMPY[datatype])
+    except KeyError:
+        raise InvalidInput(f"unknown datatype {datatype!r}; accepted: "
+                           f"{', '.join(sorted(KSERVE_TO_NUMPY))}") from None
+
+
+def triton_type(numpy_dtype_name: str) -> str:
+    """Triton model-config type: ``TYPE_FP32``; BYTES is ``TYPE_STRING`` there."""
+    kserve = kserve_dtype(numpy_dtype_name)
+    return "TYPE_STRING" if kserve == "BYTES" else f"TYPE_{kserve}"
+
+
+class TensorOutputs(dict[str, np.ndarray]):
+    """Output tensors by name, plus which engine and subset produced them."""
+
+    def __init__(self, outputs: Mapping[str, np.ndarray], *, engine: str, subset: str) -> None:
+        super().__init__(outputs)
+        self.engine = engine
+        self.subset = subset
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join("-1" if d < 0 else str(d) for d in shape) + "]"
+
+
+def check_tensors(le: LoadedEngine, inputs: Mapping[str, np.ndarray],
+                  max_batch: int) -> dict[str, np.ndarray]:
+    """Return the engine's feed, or raise InvalidInput naming the bad tensor."""
+    want = le.input_shapes
+    missing = sorted(set(want) - set(inputs))
+    extra = sorted(set(inputs) - set(want))
+    if missing or extra:
+        raise InvalidInput(f"model {le.name} takes inputs {', '.join(sorted(want))}; "
+                           + (f"missing {', '.join(missing)}" if missing else "")
+                           + ("; " if missing and extra else "")
+                           + (f"unexpected {', '.join(extra)}" if extra else ""))
+    batch: int | None = None
+    feed: dict[str, np.ndarray] = {}
+    for name in sorted(want):
+        arr, dims = inputs[name], want[name]
+        expected = (-1, *dims)
+        if arr.dtype != np.float32:
+            raise InvalidInput(f"input {name}: datatype {kserve_dtype(arr.dtype)}, expected FP32")
+        if arr.ndim != len(expected) or any(
+                d > 0 and d != a for d, a in zip(dims, arr.shape[1:], strict=True)):
+            raise InvalidInput(f"input {name}: shape {list(arr.shape)}, expected {_fmt(expected)}")
+        if batch is None:
+            batch = arr.shape[0]
+        elif arr.shape[0] != batch:
+            raise InvalidInput(f"input {name}: batch size {arr.shape[0]} differs from the "
+                               f"other inputs' {batch}")
+        if not np.isfinite(arr).all():
+            raise InvalidInput(f"input {name}: holds NaN or inf values; send finite values "
+                               "(the rig endpoint drops such sensors instead)")
+        feed[name] = arr
+    if batch is None or not 1 <= batch <= max_batch:
+        raise InvalidInput(f"batch size {batch} is outside 1..{max_batch} for model {le.name}")
+    return feed
