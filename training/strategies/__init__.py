@@ -1,1 +1,33 @@
+"""Distillation strategies: each method is one ``nn.Module`` in one file, by name.
 
+The interface (``_base.Strategy``):
+
+* **Construction** ``create_strategy(name, model, cfg)`` once per run, before the
+  optimisers exist. ``__init__(model, cfg)`` builds the method's own training-only parts
+  (they are trained with the model and saved in the checkpoint, never exported) and may
+  change the model's *inference*:
+  ``model.add_head("uncertainty", module)`` adds an output read from the fused feature
+  (B, dim) that every exported subset engine then returns (``model.output_names``), and
+  ``model.fusion = module`` swaps the fusion (``forward(feats: {modality: (B, dim)},
+  present: (B, M) 0/1) -> (B, dim)``; it must handle any subset without data-dependent
+  control flow, and keep a ``theta`` parameter if it has purified weights).
+* **Each step** ``forward(model, batch) -> {"loss": ..., "task": ..., "kd": ..., ...}``
+  with a ``Batch`` (``inputs`` per modality, ``present`` (B, M) dropout mask,
+  ``joints``, ``action``). ``"loss"`` is what is minimised (the inner loss
+  L_inner of PTA); every other scalar is logged. Use ``model.encode``, ``model.fuse``,
+  ``model.heads_forward`` and ``losses.task_loss``; freeze the teacher with
+  ``torch.no_grad()`` / ``.detach()`` where the method says so. The forward must be a
+  pure function of the parameters (the look-ahead meta step re-runs it under
+  ``torch.func.functional_call``), so keep running state in buffers, updated in
+  ``on_epoch_end(model, epoch)``, not in ``forward``.
+* **Registration** ``@register_strategy("name")`` on the class, and one import line
+  below.
+
+Built in: ``pta`` (diffusion alignment, the PTA paper), ``feature_kd`` (plain feature
+MSE, the no-diffusion ablation), ``task_only`` (no KD).
+"""
+
+from . import feature_kd, pta, task_only  # noqa: F401  (register the built-in strategies)
+from ._base import STRATEGIES, Batch, Strategy, create_strategy, register_strategy
+
+__all__ = ["STRATEGIES", "Batch", "Strategy", "create_strategy", "register_strategy"]

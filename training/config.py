@@ -1,0 +1,251 @@
+"""Training configuration: frozen dataclasses, loaded from YAML with dotted overrides.
+
+``TrainConfig.from_sources(file, overrides)`` layers: defaults < named preset < YAML file
+< ``--set key=value`` overrides. The resolved config is saved as ``RUN/config.yaml``
+beside every checkpoint, so a run is reproducible from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key or value that does not exist or does not parse."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int = 64
+    width: int = 8
+    centroids: int = 32
+    neighbours: int = 16
+    pose_head: bool = True
+    action_head: bool = True
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    pose_weight: float = 1.0
+    action_weight: float = 0.1
+
+
+@dataclass(frozen=True)
+class PurifyConfig:
+    #: ``lookahead`` (one-step hypergradient), ``first_order`` or ``none`` (uniform weights).
+    mode: str = "lookahead"
+    meta_lr: float = 0.05
+    #: Inner step size alpha of the look-ahead Θ' = Θ − α∇Θ L_inner.
+    inner_lr: float = 0.05
+    #: Meta step every N training steps.
+    every: int = 1
+    #: Which of Θ the look-ahead differentiates through: ``all`` or ``head`` (fusion heads).
+    params: str = "all"
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    weight: float = 0.1  # λ in L_inner = L_task + λ·L_DiffKD
+    latent_dim: int = 32
+    train_steps: int = 1000
+    beta_start: float = 1.0e-4
+    beta_end: float = 0.02
+    inference_steps: int = 5
+    recon: bool = True
+
+
+@dataclass(frozen=True)
+class DropoutConfig:
+    #: ``subset``: a uniform random non-empty subset per sample; ``per_modality``: each
+    #: modality dropped independently with its hand-set rate (X-Fi style, redrawn if
+    #: empty); ``none``: all present.
+    mode: str = "subset"
+    rates: Mapping[str, float] = field(default_factory=dict)
+    default_rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 2.0e-3
+    weight_decay: float = 1.0e-4
+    batch_size: int = 32
+    epochs: int = 10
+    grad_clip: float = 5.0
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    kind: str = "random"
+    protocol: str = "p3"
+    val_ratio: float = 0.25
+    #: Fraction of the training sequences held out as the meta-validation split for θ.
+    meta_ratio: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    modalities: tuple[str, ...] = ()
+    strategy: str = "pta"
+    seed: int = 0
+    #: Name of the preset this config started from (informational once resolved).
+    preset: str = "pta"
+    #: Train one model per modality and fuse their predictions (late-fusion baseline).
+    unimodal: bool = False
+    eval_batch_size: int = 128
+    progress: bool = True
+    preprocess: Mapping[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    purify: PurifyConfig = field(default_factory=PurifyConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    # ---- building ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        return _build(cls, data, "")
+
+    @classmethod
+    def from_sources(cls, file: str | Path | None = None,
+                     overrides: Sequence[str] | Mapping[str, Any] = (),
+                     preset: str | None = None) -> TrainConfig:
+        tree: dict[str, Any] = {}
+        if file is not None:
+            loaded = yaml.safe_load(Path(file).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{file}: expected a mapping at the top level, "
+                                  f"got {type(loaded).__name__}")
+            tree = loaded
+        items = overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides)
+        flat = dict(items)
+        name = preset or flat.pop("preset", None) or tree.pop("preset", None) or "pta"
+        base = _deep_merge(preset_overrides(name), {"preset": name})
+        merged = _deep_merge(base, tree)
+        for key, value in flat.items():
+            merged = _deep_merge(merged, _nest(key, value))
+        return cls.from_dict(merged)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return self.from_dict(_deep_merge(self.to_dict(), _plain(changes)))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+#: Named ablation presets (overrides of the defaults), see docs in the package.
+PRESETS: dict[str, dict[str, Any]] = {
+    "pta": {},
+    "pta_first_order": {"purify": {"mode": "first_order"}},
+    "no_meta": {"purify": {"mode": "none"}},
+    "no_diffusion": {"strategy": "feature_kd"},
+    "no_kd": {"strategy": "task_only"},
+    "unimodal": {"unimodal": True, "strategy": "task_only", "purify": {"mode": "none"},
+                 "dropout": {"mode": "none"}},
+    "xfi_dropout": {"strategy": "task_only", "purify": {"mode": "none"},
+                    "dropout": {"mode": "per_modality", "default_rate": 0.5}},
+    "multimodal": {"strategy": "task_only", "purify": {"mode": "none"},
+                   "dropout": {"mode": "none"}},
+}
+
+
+def preset_overrides(name: str) -> dict[str, Any]:
+    try:
+        return dict(PRESETS[name])
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; known presets: "
+                          f"{', '.join(PRESETS)}") from None
+
+
+# ---- helpers ----------------------------------------------------------------------
+
+
+def _split(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.epochs=5")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k not in ("rates",
+                                                                                   "preprocess"):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        names = ", ".join(prefix + u for u in sorted(unknown))
+        raise ConfigError(f"unknown config key(s) {names}; "
+                          f"known under {prefix or 'top level'}: {', '.join(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        f = fields[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(f"{prefix}{name}", value, default)
+    return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, int) and not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if isinstance(default, Mapping):
+        return dict(value)
+    return value
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
