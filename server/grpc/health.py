@@ -1,0 +1,58 @@
+"""grpc.health.v1 answered from the service's readiness, not from a status table.
+
+NOT_SERVING until every engine is loaded and warmed, and again from the moment
+shutdown starts (``draining``), so a load balancer stops sending before the server
+stops answering. Watch polls: readiness changes a few times in a server's life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typing_extensions import override
+
+Status = health_pb2.HealthCheckResponse.ServingStatus
+
+
+class ReadinessHealth(health_pb2_grpc.HealthServicer):
+    """Health of the whole server ("") and of each named service, all the same readiness."""
+
+    def __init__(self, ready: Callable[[], bool], services: Iterable[str],
+                 poll_s: float = 0.1) -> None:
+        self._ready = ready
+        self._services = {"", *services}
+        self._poll_s = poll_s
+        self.draining = False
+
+    def status(self, service: str) -> Status:
+        if service not in self._services:
+            return health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        serving = self._ready() and not self.draining
+        return (health_pb2.HealthCheckResponse.SERVING if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    @override
+    async def Check(self, request: health_pb2.HealthCheckRequest,
+                    context: grpc.aio.ServicerContext) -> health_pb2.HealthCheckResponse:
+        status = self.status(request.service)
+        if status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN:
+            # The health protocol answers Check for an unknown service with NOT_FOUND.
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"unknown service {request.service!r}; known: "
+                                f"{sorted(self._services)}")
+        return health_pb2.HealthCheckResponse(status=status)
+
+    @override
+    async def Watch(self, request: health_pb2.HealthCheckRequest,
+                    context: grpc.aio.ServicerContext,
+                    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
+        last = None
+        while True:
+            status = self.status(request.service)
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            await asyncio.sleep(self._poll_s)

@@ -1,0 +1,139 @@
+"""``inference.GRPCInferenceService``: the KServe v2 / Triton gRPC protocol.
+
+Thin translation between protobuf messages and :class:`InferenceService`; the router,
+batcher and metrics are the ones REST uses. RPCs rigserve does not implement
+(statistics, repository control, shared memory, trace/log settings) keep the generated
+base class's UNIMPLEMENTED answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from rigserve.proto import grpc_service_pb2 as pb
+from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+from rigserve.proto import model_config_pb2
+from rigserve.server.errors import ModelNotFound
+from rigserve.server.grpc.queues import ordered_map
+from rigserve.server.grpc.tensors import decode_inputs, encode_outputs, read_parameters
+from rigserve.server.service import InferenceService
+from typing_extensions import override
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "kserve_grpc"
+#: Every model has one version; "" means "the latest".
+VERSIONS = ("", "1")
+
+
+def _check_version(model: str, version: str) -> None:
+    if version not in VERSIONS:
+        raise ModelNotFound(f"model {model!r} has no version {version!r}; available: 1")
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, service: InferenceService, stream_inflight: int = 8) -> None:
+        self._service = service
+        self._stream_inflight = stream_inflight
+
+    @override
+    async def ServerLive(self, request: pb.ServerLiveRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    @override
+    async def ServerReady(self, request: pb.ServerReadyRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._service.ready)
+
+    @override
+    async def ModelReady(self, request: pb.ModelReadyRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ModelReadyResponse:
+        ready = request.version in VERSIONS and self._service.model_ready(request.name)
+        return pb.ModelReadyResponse(ready=ready)
+
+    @override
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest,
+                             context: grpc.aio.ServicerContext) -> pb.ServerMetadataResponse:
+        meta = self._service.server_metadata()
+        return pb.ServerMetadataResponse(name=meta["name"], version=meta["version"],
+                                         extensions=meta.get("extensions", []))
+
+    @override
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ModelMetadataResponse:
+        _check_version(request.name, request.version)
+        meta = self._service.model_metadata(request.name)
+        return json_format.ParseDict(meta, pb.ModelMetadataResponse(), ignore_unknown_fields=True)
+
+    @override
+    async def ModelConfig(self, request: pb.ModelConfigRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ModelConfigResponse:
+        _check_version(request.name, request.version)
+        config = self._service.model_config(request.name)
+        parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig(),
+                                       ignore_unknown_fields=True)
+        return pb.ModelConfigResponse(config=parsed)
+
+    @override
+    async def ModelInfer(self, request: pb.ModelInferRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+        return await self._infer(request)
+
+    @override
+    async def ModelStreamInfer(self, request_iterator: AsyncIterator[pb.ModelInferRequest],
+                               context: grpc.aio.ServicerContext,
+                               ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        # Several requests in flight let the batcher batch one stream's requests;
+        # answers still leave in request order.
+        async for answer in ordered_map(request_iterator, self._stream_one,
+                                        self._stream_inflight):
+            yield answer
+
+    async def _stream_one(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
+        try:
+            response = await self._infer(request)
+        except Exception as exc:
+            # In-band: the stream stays open for the requests after this one.
+            if not isinstance(exc, (asyncio.TimeoutError,)) and _is_bug(exc):
+                logger.error("stream request %r failed", request.id, exc_info=exc)
+            echo = pb.ModelInferResponse(model_name=request.model_name,
+                                         model_version=request.model_version, id=request.id)
+            return pb.ModelStreamInferResponse(error_message=str(exc) or type(exc).__name__,
+                                               infer_response=echo)
+        return pb.ModelStreamInferResponse(infer_response=response)
+
+    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        model = request.model_name
+        try:
+            _check_version(model, request.model_version)
+            params = read_parameters(request.parameters)
+            inputs = decode_inputs(request)
+        except Exception as exc:
+            self._service.record_rejected(PROTOCOL, model, exc)
+            raise
+        call = self._service.infer_tensors(model, inputs, protocol=PROTOCOL)
+        timeout_us = params.get("timeout")
+        outputs = await (asyncio.wait_for(call, timeout_us / 1e6) if timeout_us else call)
+        response = pb.ModelInferResponse(model_name=model, model_version=request.model_version,
+                                         id=request.id)
+        encode_outputs(outputs, response, [o.name for o in request.outputs])
+        for key, value in _routing_parameters(outputs).items():
+            response.parameters[key].string_param = value
+        return response
+
+
+def _routing_parameters(outputs: Any) -> dict[str, str]:
+    """Which engine and subset answered (TensorOutputs carries them)."""
+    return {k: str(getattr(outputs, k)) for k in ("engine", "subset") if hasattr(outputs, k)}
+
+
+def _is_bug(exc: BaseException) -> bool:
+    from rigserve.server.grpc.interceptors import status_of
+
+    return status_of(exc) == grpc.StatusCode.INTERNAL

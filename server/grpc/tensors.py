@@ -1,0 +1,179 @@
+"""KServe v2 tensors on gRPC: datatype names, raw bytes and typed contents <-> numpy.
+
+The Open Inference Protocol names datatypes as strings (``FP32``, ``INT64``, ``BYTES``);
+raw tensor bytes are little-endian and row-major, and a ``BYTES`` tensor is serialized
+as a 4-byte little-endian length before each element (KServe v2 "Tensor Data", Triton's
+binary data extension). Typed ``contents`` use the widest field of a kind: ``int_contents``
+for INT8/16/32, ``uint_contents`` for UINT8/16/32, ``fp32_contents`` also carries FP16.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rigserve.proto import grpc_service_pb2 as pb
+from rigserve.server.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Datatype:
+    name: str
+    dtype: np.dtype[Any]
+    contents_field: str
+
+
+def _registry(*items: tuple[str, str, str]) -> dict[str, Datatype]:
+    return {name: Datatype(name, np.dtype(dt), field) for name, dt, field in items}
+
+
+#: KServe datatype name -> numpy dtype and the InferTensorContents field that carries it.
+DATATYPES: dict[str, Datatype] = _registry(
+    ("BOOL", "bool", "bool_contents"),
+    ("UINT8", "<u1", "uint_contents"), ("UINT16", "<u2", "uint_contents"),
+    ("UINT32", "<u4", "uint_contents"), ("UINT64", "<u8", "uint64_contents"),
+    ("INT8", "<i1", "int_contents"), ("INT16", "<i2", "int_contents"),
+    ("INT32", "<i4", "int_contents"), ("INT64", "<i8", "int64_contents"),
+    ("FP16", "<f2", "fp32_contents"), ("FP32", "<f4", "fp32_contents"),
+    ("FP64", "<f8", "fp64_contents"), ("BYTES", "object", "bytes_contents"),
+)
+_BY_KIND = {(d.dtype.kind, d.dtype.itemsize): d.name
+            for d in DATATYPES.values() if d.name != "BYTES"}
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The KServe datatype name for a numpy array."""
+    if array.dtype.kind in "OSU":
+        return "BYTES"
+    try:
+        return _BY_KIND[(array.dtype.kind, array.dtype.itemsize)]
+    except KeyError:
+        raise InvalidInput(f"numpy dtype {array.dtype} has no KServe datatype; "
+                           f"supported: {', '.join(DATATYPES)}") from None
+
+
+def _lookup(name: str, tensor: str) -> Datatype:
+    try:
+        return DATATYPES[name]
+    except KeyError:
+        raise InvalidInput(f"input {tensor!r}: unknown datatype {name!r}; "
+                           f"accepted: {', '.join(DATATYPES)}") from None
+
+
+def _shape(shape: Sequence[int], tensor: str) -> tuple[int, ...]:
+    if any(d < 0 for d in shape):
+        raise InvalidInput(f"input {tensor!r}: shape {list(shape)} has a negative dimension")
+    return tuple(int(d) for d in shape)
+
+
+def _decode_bytes_elements(raw: bytes, count: int, tensor: str) -> np.ndarray:
+    out = np.empty(count, dtype=object)
+    offset = 0
+    for i in range(count):
+        if offset + 4 > len(raw):
+            raise InvalidInput(f"input {tensor!r}: BYTES data ends after {i} of {count} elements")
+        (n,) = struct.unpack_from("<I", raw, offset)
+        out[i] = raw[offset + 4: offset + 4 + n]
+        offset += 4 + n
+    if offset != len(raw):
+        raise InvalidInput(f"input {tensor!r}: {len(raw) - offset} bytes left after "
+                           f"{count} BYTES elements")
+    return out
+
+
+def decode_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np.ndarray:
+    """One input from ``raw_input_contents``."""
+    dt = _lookup(datatype, name)
+    dims = _shape(shape, name)
+    count = int(np.prod(dims, dtype=np.int64))
+    if dt.name == "BYTES":
+        return _decode_bytes_elements(raw, count, name).reshape(dims)
+    expected = count * dt.dtype.itemsize
+    if len(raw) != expected:
+        raise InvalidInput(f"input {name!r}: {datatype} shape {list(dims)} needs {expected} "
+                           f"raw bytes, got {len(raw)}")
+    # (count,) little-endian -> declared shape; native byte order for the engines.
+    return np.frombuffer(raw, dtype=dt.dtype).reshape(dims).astype(dt.dtype.newbyteorder("="))
+
+
+def decode_contents(name: str, datatype: str, shape: Sequence[int],
+                    contents: pb.InferTensorContents) -> np.ndarray:
+    """One input from its typed ``contents`` field."""
+    dt = _lookup(datatype, name)
+    dims = _shape(shape, name)
+    values = list(getattr(contents, dt.contents_field))
+    count = int(np.prod(dims, dtype=np.int64))
+    if len(values) != count:
+        raise InvalidInput(f"input {name!r}: shape {list(dims)} needs {count} values in "
+                           f"contents.{dt.contents_field}, got {len(values)}")
+    if dt.name == "BYTES":
+        return np.array(values, dtype=object).reshape(dims)
+    return np.asarray(values, dtype=dt.dtype.newbyteorder("=")).reshape(dims)
+
+
+def encode_raw(array: np.ndarray) -> bytes:
+    """Raw little-endian bytes for ``raw_output_contents``."""
+    if datatype_of(array) == "BYTES":
+        parts = []
+        for item in array.reshape(-1):
+            data = item if isinstance(item, bytes) else str(item).encode()
+            parts.append(struct.pack("<I", len(data)) + data)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
+    """All inputs of a ModelInferRequest, from raw bytes or typed contents."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidInput(f"raw_input_contents has {len(raw)} entries for "
+                           f"{len(request.inputs)} inputs; send one per input, in order")
+    inputs: dict[str, np.ndarray] = {}
+    for i, tensor in enumerate(request.inputs):
+        if tensor.name in inputs:
+            raise InvalidInput(f"input {tensor.name!r} appears twice in the request")
+        if raw:
+            inputs[tensor.name] = decode_raw(tensor.name, tensor.datatype, tensor.shape, raw[i])
+        else:
+            inputs[tensor.name] = decode_contents(tensor.name, tensor.datatype, tensor.shape,
+                                                  tensor.contents)
+    return inputs
+
+
+def encode_outputs(outputs: Mapping[str, np.ndarray], response: pb.ModelInferResponse,
+                   requested: Sequence[str] = ()) -> None:
+    """Fill ``response`` with ``outputs`` (only ``requested`` ones when given), raw bytes."""
+    names = list(requested) or sorted(outputs)
+    unknown = [n for n in names if n not in outputs]
+    if unknown:
+        raise InvalidInput(f"requested outputs {unknown} do not exist; "
+                           f"available: {sorted(outputs)}")
+    for name in names:
+        array = np.asarray(outputs[name])
+        response.outputs.add(name=name, datatype=datatype_of(array), shape=list(array.shape))
+        response.raw_output_contents.append(encode_raw(array))
+
+
+def parameter_value(param: pb.InferParameter) -> bool | int | float | str | None:
+    """The Python value of an InferParameter, whichever oneof field the client set."""
+    which = param.WhichOneof("parameter_choice")
+    return None if which is None else getattr(param, which)
+
+
+def read_parameters(params: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
+    """Request parameters as sent, checked where rigserve acts on them.
+
+    tritonclient sends ``priority`` as uint64_param and ``timeout`` (microseconds) as
+    int64_param; both must be non-negative integers.
+    """
+    values = {key: parameter_value(p) for key, p in params.items()}
+    for key in ("priority", "timeout"):
+        value = values.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise InvalidInput(f"parameter {key!r} must be a non-negative integer "
+                               f"(uint64_param or int64_param), got {value!r}")
+    return values

@@ -1,0 +1,140 @@
+"""tritonclient.grpc, unmodified, against a real rigserve gRPC server."""
+
+from __future__ import annotations
+
+import queue
+
+import numpy as np
+import pytest
+import tritonclient.grpc as tgrpc
+from rigserve.sensors.preprocess import PreprocessSpec, model_input_shape
+from rigserve.sensors.specs import SENSOR_MODALITIES, all_subsets, subset_name
+from tritonclient.utils import InferenceServerException
+
+from tests.grpc.grpc_server import LiveGrpc
+
+SUBSETS = [subset_name(s) for s in all_subsets(SENSOR_MODALITIES)]
+
+
+def _inputs(subset: str, batch: int = 1, seed: int = 0) -> list[tgrpc.InferInput]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for m in subset.split("+"):
+        x = rng.uniform(0, 1, (batch, *model_input_shape(m, PreprocessSpec()))).astype(np.float32)
+        inp = tgrpc.InferInput(m, list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        out.append(inp)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(grpc_live: LiveGrpc) -> tgrpc.InferenceServerClient:
+    return tgrpc.InferenceServerClient(grpc_live.target)
+
+
+def test_server_live_ready_and_metadata(client: tgrpc.InferenceServerClient) -> None:
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.get_server_metadata().name == "rigserve"
+    assert client.is_model_ready("rig")
+    assert not client.is_model_ready("nope")
+    meta = client.get_model_metadata("rig.depth+lidar")
+    assert sorted(i.name for i in meta.inputs) == ["depth", "lidar"]
+    assert next(iter(meta.outputs[0].shape)) == -1
+    config = client.get_model_config("rig.lidar").config
+    assert config.input[0].name == "lidar"
+    assert list(config.input[0].dims) == list(model_input_shape("lidar", PreprocessSpec()))
+
+
+@pytest.mark.parametrize("subset", SUBSETS)
+def test_tritonclient_infers_every_subset_through_the_router(
+        client: tgrpc.InferenceServerClient, subset: str) -> None:
+    result = client.infer("rig", _inputs(subset, batch=2), request_id=f"r-{subset}")
+    joints = result.as_numpy("joints")
+    assert joints.shape == (2, 17, 3)
+    assert joints.dtype == np.float32
+    assert result.as_numpy("action_logits").shape == (2, 27)
+    response = result.get_response()
+    assert response.id == f"r-{subset}"
+    assert response.parameters["subset"].string_param == subset
+
+
+def test_subset_engine_by_name_matches_routed_answer(client: tgrpc.InferenceServerClient) -> None:
+    routed = client.infer("rig", _inputs("lidar+wifi", seed=3)).as_numpy("joints")
+    named = client.infer("rig.lidar+wifi", _inputs("lidar+wifi", seed=3)).as_numpy("joints")
+    other = client.infer("rig.lidar", _inputs("lidar", seed=3)).as_numpy("joints")
+    np.testing.assert_array_equal(routed, named)
+    assert not np.allclose(routed, other)  # a different subset is a different engine
+
+
+def test_requested_outputs_and_parameters_as_tritonclient_sends_them(
+        client: tgrpc.InferenceServerClient) -> None:
+    result = client.infer("rig", _inputs("depth"), outputs=[tgrpc.InferRequestedOutput("joints")],
+                          priority=3, timeout=5_000_000)
+    assert result.as_numpy("joints").shape == (1, 17, 3)
+    assert result.as_numpy("action_logits") is None
+
+
+def test_typed_contents_inputs_give_the_same_answer_as_raw(
+        grpc_live: LiveGrpc, client: tgrpc.InferenceServerClient) -> None:
+    import grpc
+    from rigserve.proto import grpc_service_pb2 as pb
+    from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+    x = np.random.default_rng(5).uniform(0, 1, (1, 256, 4)).astype(np.float32)
+    request = pb.ModelInferRequest(model_name="rig")
+    tensor = request.inputs.add(name="lidar", datatype="FP32", shape=[1, 256, 4])
+    tensor.contents.fp32_contents.extend(x.reshape(-1).tolist())
+    with grpc.insecure_channel(grpc_live.target) as channel:
+        response = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    typed = np.frombuffer(response.raw_output_contents[0], np.float32)
+    inp = tgrpc.InferInput("lidar", [1, 256, 4], "FP32")
+    inp.set_data_from_numpy(x)
+    raw = client.infer("rig", [inp]).as_numpy(response.outputs[0].name)
+    np.testing.assert_array_equal(typed, raw.reshape(-1))
+
+
+@pytest.mark.parametrize(("model", "inputs", "status", "match"), [
+    ("nope", "depth", "NOT_FOUND", "nope"),
+    ("rig.depth", "lidar", "INVALID_ARGUMENT", "lidar"),
+])
+def test_errors_carry_the_right_status_code(
+        client: tgrpc.InferenceServerClient, model: str, inputs: str, status: str,
+        match: str) -> None:
+    with pytest.raises(InferenceServerException, match=match) as info:
+        client.infer(model, _inputs(inputs))
+    assert info.value.status() == f"StatusCode.{status}"
+
+
+def test_wrong_raw_byte_count_is_invalid_argument(grpc_live: LiveGrpc) -> None:
+    import grpc
+    from rigserve.proto import grpc_service_pb2 as pb
+    from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+    request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[b"\0" * 12])
+    request.inputs.add(name="lidar", datatype="FP32", shape=[1, 256, 4])
+    with grpc.insecure_channel(grpc_live.target) as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "needs 4096 raw bytes, got 12" in info.value.details()
+
+
+def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
+        client: tgrpc.InferenceServerClient) -> None:
+    results: queue.Queue[tuple[object, object]] = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        client.async_stream_infer("rig", _inputs("depth+wifi"), request_id="a")
+        client.async_stream_infer("no_such_model", _inputs("depth"), request_id="b")
+        client.async_stream_infer("rig", _inputs("mmwave"), request_id="c")
+        answers = [results.get(timeout=10) for _ in range(3)]
+    finally:
+        client.stop_stream()
+    (ok1, err1), (bad, err2), (ok2, err3) = answers
+    assert err1 is None
+    assert err3 is None
+    assert ok1.get_response().id == "a"
+    assert ok2.get_response().id == "c"
+    assert ok2.as_numpy("joints").shape == (1, 17, 3)
+    assert bad is None
+    assert "no_such_model" in err2.message()
