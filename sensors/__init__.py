@@ -3,6 +3,8 @@
 numpy only: the server imports this package, so nothing here may pull in torch.
 """
 
+from .csi import clean_csi
+from .dataset import MMFiDataset, MMFiIndex, MMFiSequence, Split, split_sequences
 from .errors import FormatError, InvalidFrame, SensorError, UnknownModality
 from .formats import (
     decode_frame,
@@ -15,6 +17,7 @@ from .formats import (
     write_frame,
     write_ground_truth,
 )
+from .preprocess import PreprocessSpec, model_input_shape, preprocess_frame, preprocess_frames
 from .specs import (
     ACTION_CODES,
     ACTION_NAMES,
@@ -39,20 +42,30 @@ __all__ = [
     "SENSOR_MODALITIES",
     "FormatError",
     "InvalidFrame",
+    "MMFiDataset",
+    "MMFiIndex",
+    "MMFiSequence",
     "ModalitySpec",
+    "PreprocessSpec",
     "SensorError",
+    "Split",
     "UnknownModality",
     "all_subsets",
     "check_frame",
+    "clean_csi",
     "decode_frame",
     "encode_frame",
     "frame_path",
     "get_modality",
     "ground_truth_path",
+    "model_input_shape",
     "parse_subset",
+    "preprocess_frame",
+    "preprocess_frames",
     "read_csi",
     "read_frame",
     "read_ground_truth",
+    "split_sequences",
     "subset_name",
     "write_frame",
     "write_ground_truth",
