@@ -40,7 +40,7 @@ class _Sensor(Generic[P]):
 
 @dataclass
 class Observation(Generic[P]):
-    """What one frame means for routing: the frames to use, who is stale, what changed."""
+    """What one frame means for routing: frames (held ones included), who is stale, what changed."""
 
     frames: dict[str, P]
     stale: list[str]
@@ -73,8 +73,10 @@ class SensorLiveness(Generic[P]):
         for modality, sensor in self._sensors.items():
             if modality in payloads:
                 continue
+            # Held within the window (the sensor runs slower); past it the frame still
+            # goes to the router, named stale, so it is reported "stale", not "absent".
+            obs.frames[modality] = sensor.payload
             if time - sensor.last_seen <= self.staleness_s:
-                obs.frames[modality] = sensor.payload  # held: the sensor runs slower
                 continue
             obs.stale.append(modality)
             if sensor.online:
