@@ -49,6 +49,7 @@ class RigPrediction:
     #: seconds: route (decode+validate+preprocess), queue, compute, total
     timings: dict[str, float]
     messages: dict[str, str] = field(default_factory=dict)  # modality -> why dropped
+    action_labels: tuple[str, ...] = ()  # names of action_probs' entries
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. uncertainty (per row)
 
 
@@ -81,6 +82,8 @@ class InferenceService:
         self._inflight = 0
         self._stopping = False
         self._reload_lock = asyncio.Lock()
+        # model -> [success count, success ns, fail count, fail ns] (Triton statistics)
+        self._stats: dict[str, list[int]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -193,8 +196,13 @@ class InferenceService:
         finally:
             self._inflight -= 1
             self.metrics.inflight.dec()
-            self.metrics.observe_request(protocol, model if model in self._models() else "other",
-                                         info["subset"], code, time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            known = model if model in self._models() else "other"
+            self.metrics.observe_request(protocol, known, info["subset"], code, elapsed)
+            ok = code in ("200", "OK")
+            stats = self._stats.setdefault(known, [0, 0, 0, 0])
+            stats[0 if ok else 2] += 1
+            stats[1 if ok else 3] += int(elapsed * 1e9)
 
     def record_rejected(self, protocol: str, model: str, exc: BaseException) -> None:
         """Count a request that failed before reaching the service (e.g. unparsable body)."""
@@ -271,6 +279,20 @@ class InferenceService:
     def model_config(self, model: str) -> dict[str, Any]:
         return self._current().catalog.config(model, self.settings)
 
+    def model_statistics(self, model: str) -> dict[str, Any]:
+        """Triton's statistics extension (perf_analyzer reads it before and after a run)."""
+        self._current().catalog.check(model)
+        ok, ok_ns, fail, fail_ns = self._stats.get(model, [0, 0, 0, 0])
+        zero = {"count": 0, "ns": 0}
+        return {"model_stats": [{
+            "name": model, "version": "1", "last_inference": 0,
+            "inference_count": ok, "execution_count": ok,
+            "inference_stats": {"success": {"count": ok, "ns": ok_ns},
+                                "fail": {"count": fail, "ns": fail_ns},
+                                "queue": zero, "compute_input": zero, "compute_infer": zero,
+                                "compute_output": zero, "cache_hit": zero, "cache_miss": zero},
+            "batch_stats": []}]}
+
     def model_ready(self, model: str) -> bool:
         return self.ready and model in self._models()
 
@@ -306,7 +328,8 @@ def _prediction(gen: _Generation, route: Route, engine: str, out: Mapping[str, n
         joints=np.asarray(out["joints"][0], np.float32), action_logits=logits,
         action=labels[top] if labels else str(top), action_probs=_softmax(logits),
         used=tuple(sorted(route.inputs)), dropped=dict(route.dropped), engine=engine,
-        subset=route.subset, timings=timings, messages=dict(route.messages), extra=extra)
+        subset=route.subset, timings=timings, messages=dict(route.messages),
+        action_labels=tuple(labels) or tuple(str(i) for i in range(logits.size)), extra=extra)
 
 
 __all__ = ["InferenceService", "RigPrediction", "ServerError"]

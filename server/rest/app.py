@@ -1,0 +1,101 @@
+"""The app factory: FastAPI app, lifespan, middleware, routes (style.md §7).
+
+The lifespan builds the :class:`InferenceService` (engines loaded and warmed before the
+server answers ready), starts the gRPC server beside uvicorn on the same event loop when
+a gRPC port is configured, and on shutdown stops gRPC gracefully and drains in-flight
+requests. ``SIGHUP`` reloads the repository when signal handlers are installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from rigserve.server.metrics import CONTENT_TYPE, Metrics
+from rigserve.server.rest import kserve, rig
+from rigserve.server.rest.handlers import install_exception_handlers
+from rigserve.server.rest.security import ApiKeyMiddleware, BodyLimitMiddleware
+from rigserve.server.service import InferenceService
+from rigserve.server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def _start_grpc(service: InferenceService, settings: Settings) -> Any | None:
+    if settings.grpc_port is None:
+        return None
+    try:
+        from rigserve.server.grpc import create_grpc_server
+    except ImportError:
+        logger.warning("gRPC requested on port %s but rigserve.server.grpc has no "
+                       "create_grpc_server yet; serving REST only", settings.grpc_port)
+        return None
+    server = create_grpc_server(service, settings)
+    await server.start()
+    logger.info("gRPC listening on %s:%s", settings.host, settings.grpc_port)
+    return server
+
+
+def _on_sighup(service: InferenceService) -> None:
+    async def reload() -> None:
+        try:
+            await service.reload()
+        except Exception:
+            logger.exception("SIGHUP reload failed; still serving the previous engines")
+
+    logger.info("SIGHUP: reloading the repository")
+    asyncio.get_running_loop().create_task(reload())
+
+
+def _lifespan(settings: Settings, install_signal_handlers: bool) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service: InferenceService = app.state.service
+        await service.start()
+        grpc_server = await _start_grpc(service, settings)
+        app.state.grpc_server = grpc_server
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            loop.add_signal_handler(signal.SIGHUP, _on_sighup, service)
+        try:
+            yield
+        finally:
+            if install_signal_handlers:
+                loop.remove_signal_handler(signal.SIGHUP)
+            if grpc_server is not None:
+                await grpc_server.stop(settings.drain_timeout_s)
+            await service.stop()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None,
+               install_signal_handlers: bool = False) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts."""
+    app = FastAPI(title="rigserve", version="0.1.0",
+                  lifespan=_lifespan(settings, install_signal_handlers))
+    app.state.settings = settings
+    app.state.service = InferenceService(settings, metrics)
+    install_exception_handlers(app)
+    app.include_router(rig.router)
+    app.include_router(kserve.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(request.app.state.service.metrics.render(),
+                        media_type=CONTENT_TYPE)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return Response(status_code=200)
+
+    # Outermost first: reject oversized bodies before spending a key check on them.
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys,
+                       exempt=settings.auth_exempt_paths)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    return app

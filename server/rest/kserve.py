@@ -1,0 +1,125 @@
+"""KServe v2 / Open Inference Protocol over HTTP under ``/v2`` (Triton-compatible).
+
+Server and model metadata, health, model ready, infer (JSON or Triton binary tensors),
+Triton's model configuration (for perf_analyzer) and the repository extension's index
+and load (load = atomic reload of the whole repository).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from rigserve.server.errors import InvalidInput, ModelNotFound, NotReady
+from rigserve.server.model_info import VERSION
+from rigserve.server.rest.deps import get_service
+from rigserve.server.rest.kserve_codec import (
+    HEADER_LENGTH,
+    build_response,
+    decompress,
+    parse_request,
+)
+
+router = APIRouter(prefix="/v2", tags=["kserve-v2"])
+PROTOCOL = "kserve_http"
+
+
+def _check_version(model: str, version: str | None) -> None:
+    if version is not None and version != VERSION:
+        raise ModelNotFound(f"model {model!r} has no version {version!r}; versions: [{VERSION}]")
+
+
+@router.get("")
+async def server_metadata(request: Request) -> JSONResponse:
+    return JSONResponse(get_service(request).server_metadata())
+
+
+@router.get("/health/live")
+async def live() -> Response:
+    return Response(status_code=200)
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> Response:
+    service = request.app.state.service
+    if not service.ready:
+        raise NotReady("not ready: engines are loading, reloading for the first time, or the "
+                       "server is shutting down")
+    return Response(status_code=200)
+
+
+@router.get("/models/{model_name}")
+@router.get("/models/{model_name}/versions/{version}")
+async def model_metadata(request: Request, model_name: str,
+                         version: str | None = None) -> JSONResponse:
+    _check_version(model_name, version)
+    return JSONResponse(get_service(request).model_metadata(model_name))
+
+
+@router.get("/models/{model_name}/ready")
+@router.get("/models/{model_name}/versions/{version}/ready")
+async def model_ready(request: Request, model_name: str, version: str | None = None) -> Response:
+    _check_version(model_name, version)
+    service = get_service(request)
+    service.catalog.check(model_name)
+    return Response(status_code=200 if service.model_ready(model_name) else 503)
+
+
+@router.get("/models/{model_name}/config")
+@router.get("/models/{model_name}/versions/{version}/config")
+async def model_config(request: Request, model_name: str,
+                       version: str | None = None) -> JSONResponse:
+    _check_version(model_name, version)
+    return JSONResponse(get_service(request).model_config(model_name))
+
+
+@router.get("/models/{model_name}/stats")
+@router.get("/models/{model_name}/versions/{version}/stats")
+async def model_stats(request: Request, model_name: str,
+                      version: str | None = None) -> JSONResponse:
+    _check_version(model_name, version)
+    return JSONResponse(get_service(request).model_statistics(model_name))
+
+
+@router.post("/models/{model_name}/infer")
+@router.post("/models/{model_name}/versions/{version}/infer")
+async def infer(request: Request, model_name: str, version: str | None = None) -> Response:
+    t0 = time.perf_counter()
+    _check_version(model_name, version)
+    service = get_service(request)
+    service.catalog.check(model_name)
+    body = decompress(await request.body(), request.headers.get("content-encoding"))
+    parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
+    outputs = await service.infer_tensors(model_name, parsed.inputs, protocol=PROTOCOL)
+    params = {"engine": outputs.engine, "subset": outputs.subset,
+              "server_ms": round((time.perf_counter() - t0) * 1e3, 3)}
+    content, header_len = build_response(model_name, VERSION, parsed, outputs, params)
+    if header_len is None:
+        return Response(content, media_type="application/json")
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(header_len)})
+
+
+@router.post("/repository/index")
+async def repository_index(request: Request) -> JSONResponse:
+    service = get_service(request)
+    state = "READY" if service.ready else "UNAVAILABLE"
+    return JSONResponse([{"name": n, "version": VERSION, "state": state}
+                         for n in sorted(service.catalog.names)])
+
+
+@router.post("/repository/models/{model_name}/load")
+async def repository_load(request: Request, model_name: str) -> JSONResponse:
+    """Reload the repository from disk and swap every engine atomically."""
+    service = get_service(request)
+    service.catalog.check(model_name)
+    await service.reload()
+    return JSONResponse({})
+
+
+@router.post("/repository/models/{model_name}/unload")
+async def repository_unload(request: Request, model_name: str) -> JSONResponse:
+    get_service(request).catalog.check(model_name)
+    raise InvalidInput("unloading is not supported: the repository is served whole; "
+                       "use .../load to reload it")

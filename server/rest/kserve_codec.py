@@ -1,0 +1,168 @@
+"""KServe v2 HTTP/REST inference bodies, with Triton's binary tensor data extension.
+
+Request: a JSON object, or (binary extension) a JSON header of
+``Inference-Header-Content-Length`` bytes followed by the raw tensors of every input whose
+``parameters.binary_data_size`` is set, in input order. Response: JSON ``data`` (flat,
+row-major) per output, or the same header + raw bytes layout for outputs asked for with
+``binary_data`` (per output) or ``binary_data_output`` (whole request).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rigserve.server.errors import InvalidInput
+from rigserve.server.tensors import kserve_dtype, numpy_dtype
+
+HEADER_LENGTH = "inference-header-content-length"
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    #: output name -> binary?; empty means every output, binary per ``binary_default``.
+    outputs: dict[str, bool]
+    binary_default: bool
+
+
+def decompress(body: bytes, encoding: str | None) -> bytes:
+    """tritonclient may gzip/deflate request bodies (``request_compression_algorithm``)."""
+    if not encoding or encoding == "identity":
+        return body
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    except (OSError, zlib.error) as exc:
+        raise InvalidInput(f"body is not valid {encoding} data: {exc}") from exc
+    raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate")
+
+
+def parse_request(body: bytes, header_length: str | None) -> InferRequest:
+    json_len = len(body)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(body):
+            raise InvalidInput(f"Inference-Header-Content-Length {header_length!r} must be an "
+                               f"integer no larger than the body ({len(body)} bytes)")
+        json_len = int(header_length)
+    try:
+        head = json.loads(body[:json_len]) if json_len else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"request JSON is not valid: {exc}") from exc
+    if not isinstance(head, dict):
+        raise InvalidInput("request body must be a JSON object with an 'inputs' list")
+    raw_inputs = head.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise InvalidInput("request must have a non-empty 'inputs' list")
+    binary = memoryview(body)[json_len:]
+    inputs, offset = {}, 0
+    for spec in raw_inputs:
+        name, arr, used = _parse_input(spec, binary, offset)
+        if name in inputs:
+            raise InvalidInput(f"input {name!r} appears twice")
+        inputs[name], offset = arr, offset + used
+    if offset != len(binary):
+        raise InvalidInput(f"{len(binary) - offset} bytes of binary data follow the inputs "
+                           "that no binary_data_size accounts for")
+    params = head.get("parameters") or {}
+    _reject_unsupported(params)
+    outputs = {}
+    for out in head.get("outputs") or []:
+        if not isinstance(out, dict) or not isinstance(out.get("name"), str):
+            raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
+        _reject_unsupported(out.get("parameters") or {})
+        outputs[out["name"]] = bool((out.get("parameters") or {}).get(
+            "binary_data", params.get("binary_data_output", False)))
+    rid = head.get("id")
+    return InferRequest(id=None if rid is None else str(rid), inputs=inputs, outputs=outputs,
+                        binary_default=bool(params.get("binary_data_output", False)))
+
+
+def _reject_unsupported(params: Mapping[str, Any]) -> None:
+    if "classification" in params:
+        raise InvalidInput("the classification extension is not supported; ask for "
+                           "'action_logits' and take the argmax")
+    if "shared_memory_region" in params:
+        raise InvalidInput("shared-memory inputs/outputs are not supported; send the data "
+                           "in the request (JSON or binary_data_size)")
+
+
+def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.ndarray, int]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise InvalidInput("each input must be an object with 'name', 'shape', 'datatype'")
+    name = spec["name"]
+    shape, datatype = spec.get("shape"), spec.get("datatype")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise InvalidInput(f"input {name}: 'shape' must be a list of non-negative integers, "
+                           f"got {shape!r}")
+    if not isinstance(datatype, str):
+        raise InvalidInput(f"input {name}: 'datatype' must be a string such as 'FP32'")
+    dtype = numpy_dtype(datatype)
+    if dtype == np.dtype(object):
+        raise InvalidInput(f"input {name}: BYTES tensors are not accepted; the rig models take "
+                           "FP32 tensors")
+    count = int(np.prod(shape, dtype=np.int64))
+    params = spec.get("parameters") or {}
+    _reject_unsupported(params)
+    size = params.get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or size != count * dtype.itemsize:
+            raise InvalidInput(f"input {name}: binary_data_size {size!r} does not match shape "
+                               f"{shape} of {datatype} ({count * dtype.itemsize} bytes)")
+        if offset + size > len(binary):
+            raise InvalidInput(f"input {name}: binary data is truncated ({len(binary) - offset} "
+                               f"bytes left, {size} needed)")
+        # Little-endian on the wire (Triton); copy so the array owns aligned memory.
+        arr = np.frombuffer(binary[offset:offset + size], dtype=dtype.newbyteorder("<")).copy()
+        return name, arr.astype(dtype, copy=False).reshape(shape), size
+    if "data" not in spec:
+        raise InvalidInput(f"input {name}: needs 'data' or parameters.binary_data_size")
+    try:
+        arr = np.asarray(spec["data"], dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"input {name}: 'data' is not a list of {datatype} values: "
+                           f"{exc}") from exc
+    if arr.size != count:
+        raise InvalidInput(f"input {name}: 'data' holds {arr.size} values but shape {shape} "
+                           f"needs {count}")
+    return name, arr.reshape(shape), 0
+
+
+def build_response(model: str, version: str, request: InferRequest,
+                   outputs: Mapping[str, np.ndarray],
+                   parameters: Mapping[str, Any] | None = None) -> tuple[bytes, int | None]:
+    """Response body and, when it has binary parts, the JSON header's length."""
+    wanted = request.outputs or dict.fromkeys(outputs, request.binary_default)
+    unknown = sorted(set(wanted) - set(outputs))
+    if unknown:
+        raise InvalidInput(f"unknown output {', '.join(map(repr, unknown))}; outputs are "
+                           f"{', '.join(sorted(outputs))}")
+    entries, blobs = [], []
+    for name, binary in wanted.items():
+        arr = np.ascontiguousarray(outputs[name])
+        entry: dict[str, Any] = {"name": name, "datatype": kserve_dtype(arr.dtype),
+                                 "shape": list(arr.shape)}
+        if binary:
+            blob = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = arr.reshape(-1).tolist()
+        entries.append(entry)
+    head: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": entries}
+    if request.id is not None:
+        head["id"] = request.id
+    if parameters:
+        head["parameters"] = dict(parameters)
+    header = json.dumps(head, separators=(",", ":")).encode()
+    if not blobs:
+        return header, None
+    return header + b"".join(blobs), len(header)

@@ -1,0 +1,159 @@
+"""The rig endpoint: ``POST /v1/rigs/{rig_id}/infer`` with whatever frames the rig has.
+
+Frames arrive as JSON or as MM-Fi files in multipart form data::
+
+    {"frames": {"depth": [[...], ...],                              # nested lists
+                "lidar": {"b64": "...", "dtype": "float64", "shape": [300, 3]},  # raw bytes
+                "wifi": {"file_b64": "..."}}}                       # a whole MM-Fi file
+    curl -F depth=@frame001.png -F lidar=@frame001.bin -F wifi=@frame001.mat URL
+
+Form fields may use the modality name or its MM-Fi folder (``wifi-csi``). The router
+decides which sensors are online; the answer says which were used and why others were not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from rigserve.sensors.specs import MODALITIES
+from rigserve.server.errors import InvalidInput
+from rigserve.server.rest.deps import get_service
+from rigserve.server.router import RawFrame
+from rigserve.server.service import RigPrediction
+from starlette.datastructures import UploadFile
+
+router = APIRouter(prefix="/v1", tags=["rig"])
+PROTOCOL = "rest"
+
+#: dtypes a base64 frame may declare (little-endian on the wire).
+B64_DTYPES = ("uint8", "uint16", "int16", "int32", "int64", "float32", "float64")
+_ALIASES = {spec.folder: name for name, spec in MODALITIES.items()}
+_MAX_ID = 128
+
+
+def _modality(field: str) -> str:
+    return _ALIASES.get(field, field)
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"{what} is not valid base64: {exc}") from exc
+
+
+def _b64_array(name: str, obj: dict[str, Any]) -> np.ndarray:
+    data = _b64(obj["b64"], f"{name}.b64")
+    dtype, shape = obj.get("dtype"), obj.get("shape")
+    if dtype not in B64_DTYPES:
+        raise InvalidInput(f"{name}.dtype {dtype!r} is not accepted; use one of "
+                           f"{', '.join(B64_DTYPES)}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise InvalidInput(f"{name}.shape must be a list of non-negative integers, got {shape!r}")
+    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if len(data) != need:
+        raise InvalidInput(f"{name}: {len(data)} bytes of {dtype} do not fill shape {shape} "
+                           f"({need} bytes needed)")
+    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+
+
+def _json_frame(name: str, value: Any) -> RawFrame:
+    if isinstance(value, list):
+        return _nested(name, value, None)
+    if isinstance(value, dict):
+        if "b64" in value:
+            return _b64_array(name, value)
+        if "file_b64" in value:
+            return _b64(value["file_b64"], f"{name}.file_b64")
+        if "data" in value:
+            return _nested(name, value["data"], value.get("dtype"))
+    raise InvalidInput(f"frame {name!r}: expected nested lists, {{'data': [...]}}, "
+                       "{'b64', 'dtype', 'shape'} or {'file_b64'}")
+
+
+def _nested(name: str, data: Any, dtype: str | None) -> np.ndarray:
+    if dtype is not None and dtype not in B64_DTYPES:
+        raise InvalidInput(f"{name}.dtype {dtype!r} is not accepted; use one of "
+                           f"{', '.join(B64_DTYPES)}")
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{name}: nested lists are not a rectangular numeric array "
+                           f"({exc})") from exc
+    if arr.dtype.kind not in "uif":
+        raise InvalidInput(f"{name}: values must be numbers, got {arr.dtype} data")
+    return arr
+
+
+async def _frames_from_json(request: Request) -> tuple[dict[str, RawFrame], list[str]]:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"request JSON is not valid: {exc}") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("frames"), dict):
+        raise InvalidInput("request body must be a JSON object with a 'frames' object "
+                           "mapping modality names to frames")
+    stale = body.get("stale", [])
+    if not isinstance(stale, list) or not all(isinstance(s, str) for s in stale):
+        raise InvalidInput("'stale' must be a list of modality names")
+    frames = {_modality(k): _json_frame(k, v) for k, v in body["frames"].items()}
+    return frames, stale
+
+
+async def _frames_from_form(request: Request) -> dict[str, RawFrame]:
+    frames: dict[str, RawFrame] = {}
+    async with request.form(max_files=16, max_fields=16) as form:
+        for field, value in form.multi_items():
+            if not isinstance(value, UploadFile):
+                raise InvalidInput(f"form field {field!r} must be a file upload "
+                                   f"(curl -F {field}=@frame001.ext)")
+            modality = _modality(field)
+            if modality in frames:
+                raise InvalidInput(f"modality {modality!r} is uploaded twice")
+            frames[modality] = await value.read()
+    return frames
+
+
+def _answer(rig_id: str, pred: RigPrediction, t0: float) -> dict[str, Any]:
+    latency = {k: round(v * 1e3, 3) for k, v in pred.timings.items()}
+    latency["server"] = round((time.perf_counter() - t0) * 1e3, 3)
+    return {
+        "rig_id": rig_id, "engine": pred.engine, "subset": pred.subset,
+        "joints": np.round(pred.joints.astype(np.float64), 6).tolist(),
+        "action": pred.action,
+        "action_probs": dict(zip(pred.action_labels,
+                                 np.round(pred.action_probs.astype(np.float64), 6).tolist(),
+                                 strict=True)),
+        "used": list(pred.used), "dropped": pred.dropped, "dropped_detail": pred.messages,
+        "latency_ms": latency,
+        **{k: np.asarray(v).tolist() for k, v in pred.extra.items()},
+    }
+
+
+@router.post("/rigs/{rig_id}/infer")
+async def infer(request: Request, rig_id: str) -> JSONResponse:
+    """Pose (17×3 m) and action from the frames present; see the module docstring."""
+    t0 = time.perf_counter()
+    if len(rig_id) > _MAX_ID:
+        raise InvalidInput(f"rig id is {len(rig_id)} characters; at most {_MAX_ID}")
+    service = get_service(request)
+    ctype = request.headers.get("content-type", "")
+    stale: list[str] = []
+    if ctype.startswith("multipart/form-data"):
+        frames = await _frames_from_form(request)
+    elif ctype.startswith("application/json") or not ctype:
+        frames, stale = await _frames_from_json(request)
+    else:
+        raise InvalidInput(f"Content-Type {ctype!r} is not accepted; send application/json "
+                           "or multipart/form-data")
+    pred = await service.infer_frames(frames, protocol=PROTOCOL, rig_id=rig_id, stale=stale)
+    return JSONResponse(_answer(rig_id, pred, t0))
