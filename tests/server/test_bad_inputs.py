@@ -1,0 +1,123 @@
+"""Every bad input is a 4xx whose {"error"} names what was wrong and what is accepted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.server.live_server import ServerHandle
+from tests.server.repo_factory import sample_files, sample_raw_frames
+
+RAW = sample_raw_frames(seed=9)
+FILES = sample_files(seed=9)
+LIDAR_NAN = RAW["lidar"].copy()
+LIDAR_NAN[:] = np.nan
+
+
+def _kserve(name: str, shape: list[int], datatype: str = "FP32", data: Any = None) -> dict:
+    n = int(np.prod(shape))
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype,
+                        "data": data if data is not None else [0.5] * n}]}
+
+
+def _binary(head: dict[str, Any], data: bytes) -> dict[str, Any]:
+    raw = json.dumps(head).encode()
+    return {"content": raw + data, "headers": {"Inference-Header-Content-Length": str(len(raw))}}
+
+
+BAD_SIZE_HEAD = {"inputs": [{"name": "wifi", "shape": [1, 3, 114, 10], "datatype": "FP32",
+                             "parameters": {"binary_data_size": 8}}]}
+
+# (id, method/path, request kwargs, status, message pattern)
+CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("rig-wrong-shape", "/v1/rigs/r/infer",
+     {"json": {"frames": {"lidar": np.ones((30, 4)).tolist()}}}, 400,
+     r"lidar: expected .*\(N, 3\).*got shape \(30, 4\)"),
+    ("rig-dtype", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": [["a", "b", "c"]]}}}, 400,
+     r"lidar: values must be numbers"),
+    ("rig-nan", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": base64.b64encode(LIDAR_NAN.tobytes()).decode(), "dtype": "float64",
+        "shape": list(LIDAR_NAN.shape)}}}}, 400, r"lidar: .*non-finite"),
+    ("rig-truncated-file", "/v1/rigs/r/infer",
+     {"files": {"wifi": ("frame001.mat", FILES["wifi"][:200])}}, 400, r"wifi: .*expected"),
+    ("rig-unknown-modality", "/v1/rigs/r/infer", {"json": {"frames": {"thermal": [[1, 2]]}}},
+     400, r"unknown modality 'thermal'; this repository accepts depth, lidar, mmwave, wifi"),
+    ("rig-empty", "/v1/rigs/r/infer", {"json": {"frames": {}}}, 400,
+     r"no sensor frames in the request; send at least one of depth"),
+    ("rig-no-body", "/v1/rigs/r/infer", {"content": b""}, 400, r"request JSON is not valid"),
+    ("rig-bad-base64", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": "@@not base64@@", "dtype": "float64", "shape": [1, 3]}}}}, 400,
+     r"lidar.b64 is not valid base64"),
+    ("rig-b64-size", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": base64.b64encode(b"\0" * 16).decode(), "dtype": "float64", "shape": [1, 3]}}}},
+     400, r"16 bytes of float64 do not fill shape \[1, 3\] \(24 bytes needed\)"),
+    ("rig-b64-dtype", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": "AAAA", "dtype": "complex64", "shape": [1]}}}}, 400,
+     r"lidar.dtype 'complex64' is not accepted; use one of uint8"),
+    ("rig-modality-too-large", "/v1/rigs/r/infer",
+     {"files": {"lidar": ("frame001.bin", b"\0" * ((1 << 20) + 24))}}, 413,
+     r"lidar: frame of 1048600 bytes exceeds the limit of 1048576 bytes"),
+    ("rig-content-type", "/v1/rigs/r/infer",
+     {"content": b"x", "headers": {"content-type": "text/plain"}}, 400,
+     r"Content-Type 'text/plain' is not accepted"),
+    ("body-too-large", "/v1/rigs/r/infer", {"content": b"{" + b" " * (5 << 20) + b"}",
+                                            "headers": {"content-type": "application/json"}},
+     413, r"request body of \d+ bytes exceeds the limit of 4194304 bytes"),
+    ("kserve-wrong-shape", "/v2/models/rig/infer", {"json": _kserve("lidar", [1, 255, 4])}, 400,
+     r"input lidar: shape \[1, 255, 4\], expected \[-1, 256, 4\]"),
+    ("kserve-dtype", "/v2/models/rig/infer", {"json": _kserve("lidar", [1, 256, 4], "FP64")},
+     400, r"input lidar: datatype FP64, expected FP32"),
+    ("kserve-bad-datatype", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [1, 256, 4], "FLOAT")}, 400,
+     r"unknown datatype 'FLOAT'; accepted: BOOL"),
+    ("kserve-nan", "/v2/models/rig/infer",
+     {"content": json.dumps(_kserve("mmwave", [1, 64, 6], data=[float("nan")] * 384))}, 400,
+     r"input mmwave: holds NaN or inf"),
+    ("kserve-unknown-input", "/v2/models/rig/infer", {"json": _kserve("thermal", [1, 2])}, 400,
+     r"unknown input 'thermal' for model rig; inputs are depth, lidar, mmwave, wifi"),
+    ("kserve-unknown-model", "/v2/models/pose/infer", {"json": _kserve("lidar", [1, 256, 4])},
+     404, r"unknown model 'pose'; available: rig, rig.depth"),
+    ("kserve-empty", "/v2/models/rig/infer", {"json": {"inputs": []}}, 400,
+     r"request must have a non-empty 'inputs' list"),
+    ("kserve-not-object", "/v2/models/rig/infer", {"json": [1, 2]}, 400,
+     r"request body must be a JSON object"),
+    ("kserve-data-count", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [1, 256, 4], data=[1.0, 2.0])}, 400,
+     r"'data' holds 2 values but shape \[1, 256, 4\] needs 1024"),
+    ("kserve-binary-size", "/v2/models/rig/infer", _binary(BAD_SIZE_HEAD, b"\0" * 8), 400,
+     r"input wifi: binary_data_size 8 does not match shape \[1, 3, 114, 10\]"),
+    ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
+     400, r"batch size 33 is outside 1..32"),
+    ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
+        **_kserve("mmwave", [1, 64, 6]), "outputs": [{"name": "pose"}]}}, 400,
+     r"unknown output 'pose'; outputs are action_logits, joints"),
+]
+
+
+@pytest.mark.parametrize(("path", "kwargs", "status", "pattern"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_4xx_naming_the_problem(live: ServerHandle, path: str,
+                                             kwargs: dict[str, Any], status: int,
+                                             pattern: str) -> None:
+    r = httpx.post(f"{live.url}{path}", **kwargs)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}
+
+
+    assert re.search(pattern, body["error"]), body["error"]
+
+
+def test_unknown_endpoint_and_method_answer_in_the_error_format(live: ServerHandle) -> None:
+    r = httpx.get(f"{live.url}/v2/nothing")
+    assert r.status_code == 404
+    assert "no such endpoint GET /v2/nothing" in r.json()["error"]
+    r = httpx.get(f"{live.url}/v2/models/rig/infer")
+    assert r.status_code == 405
+    assert set(r.json()) == {"error"}

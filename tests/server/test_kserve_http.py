@@ -1,0 +1,121 @@
+"""KServe v2 over HTTP, driven by the unmodified tritonclient.http against a live server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tritonclient.http as triton
+from rigserve.export.manifest import load_manifest
+from rigserve.sensors.specs import all_subsets, subset_name
+from tritonclient.utils import InferenceServerException
+
+from tests.server.live_server import ServerHandle
+
+SUBSETS = [subset_name(s) for s in all_subsets(("depth", "lidar", "mmwave", "wifi"))]
+
+
+def _inputs(tiny_repo: Path, subset: str, batch: int, seed: int) -> dict[str, np.ndarray]:
+    manifest = load_manifest(tiny_repo)
+    rng = np.random.default_rng(seed)
+    return {m: rng.random((batch, *manifest.modalities[m].shape[1:])).astype(np.float32)
+            for m in subset.split("+")}
+
+
+def _reference(tiny_repo: Path, subset: str, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    sess = ort.InferenceSession(str(tiny_repo / f"engines/{subset}.fp32.onnx"),
+                                providers=["CPUExecutionProvider"])
+    return sess.run(["joints", "action_logits"], feed)
+
+
+@pytest.fixture(scope="module")
+def client(live: ServerHandle) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(live.http_target)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("subset", SUBSETS)
+def test_rig_model_routes_every_subset_to_its_engine(client: triton.InferenceServerClient,
+                                                     tiny_repo: Path, subset: str,
+                                                     binary: bool) -> None:
+    feed = _inputs(tiny_repo, subset, batch=3, seed=len(subset))
+    inputs = []
+    for name, arr in feed.items():
+        inp = triton.InferInput(name, list(arr.shape), "FP32")
+        inp.set_data_from_numpy(arr, binary_data=binary)
+        inputs.append(inp)
+    outputs = [triton.InferRequestedOutput(n, binary_data=binary)
+               for n in ("joints", "action_logits")]
+    result = client.infer("rig", inputs, outputs=outputs, request_id="r-1")
+    joints, logits = _reference(tiny_repo, subset, feed)
+    np.testing.assert_allclose(result.as_numpy("joints"), joints, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.as_numpy("action_logits"), logits, rtol=1e-5, atol=1e-5)
+    response = result.get_response()
+    assert response["parameters"]["engine"] == f"rig.{subset}"
+    assert response["id"] == "r-1"
+
+
+def test_subset_engine_is_its_own_model_and_rejects_other_inputs(
+        client: triton.InferenceServerClient, tiny_repo: Path) -> None:
+    feed = _inputs(tiny_repo, "depth+lidar", batch=1, seed=0)
+    inputs = []
+    for name, arr in feed.items():
+        inp = triton.InferInput(name, list(arr.shape), "FP32")
+        inp.set_data_from_numpy(arr)
+        inputs.append(inp)
+    result = client.infer("rig.depth+lidar", inputs)
+    np.testing.assert_allclose(result.as_numpy("joints"),
+                               _reference(tiny_repo, "depth+lidar", feed)[0], atol=1e-6)
+    with pytest.raises(InferenceServerException, match="missing lidar"):
+        client.infer("rig.depth+lidar", inputs[:1])
+
+
+def test_metadata_health_and_config_answer_like_triton(client: triton.InferenceServerClient,
+                                                       live: ServerHandle) -> None:
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("rig")
+    assert client.is_model_ready("rig.wifi")
+    meta = client.get_model_metadata("rig.lidar+wifi")
+    assert [i["name"] for i in meta["inputs"]] == ["lidar", "wifi"]
+    assert meta["inputs"][0] == {"name": "lidar", "datatype": "FP32", "shape": [-1, 256, 4]}
+    config = client.get_model_config("rig")
+    assert config["max_batch_size"] == 32
+    assert all(i["optional"] for i in config["input"])
+    assert {o["name"] for o in config["output"]} == {"joints", "action_logits"}
+    assert client.get_server_metadata()["name"] == "rigserve"
+    index = client.get_model_repository_index()
+    assert {m["name"] for m in index} >= {"rig", "rig.depth+lidar+mmwave+wifi"}
+    stats = client.get_inference_statistics("rig")
+    assert stats["model_stats"][0]["name"] == "rig"
+    r = httpx.get(f"{live.url}/v2/models/rig/versions/7")
+    assert r.status_code == 404
+    assert "no version '7'" in r.json()["error"]
+
+
+def test_unknown_model_is_404_with_the_available_names(client: triton.InferenceServerClient
+                                                       ) -> None:
+    inp = triton.InferInput("lidar", [1, 256, 4], "FP32")
+    inp.set_data_from_numpy(np.zeros((1, 256, 4), np.float32))
+    with pytest.raises(InferenceServerException,
+                       match=r"unknown model 'pose'.*available: rig") as e:
+        client.infer("pose", [inp])
+    assert e.value.status() == "404"
+
+
+def test_binary_request_without_content_type_is_accepted(live: ServerHandle,
+                                                         tiny_repo: Path) -> None:
+    arr = _inputs(tiny_repo, "mmwave", 2, 5)["mmwave"]
+    head = (b'{"inputs":[{"name":"mmwave","shape":[2,64,6],"datatype":"FP32",'
+            b'"parameters":{"binary_data_size":%d}}],'
+            b'"parameters":{"binary_data_output":true}}' % arr.nbytes)
+    r = httpx.post(f"{live.url}/v2/models/rig/infer", content=head + arr.tobytes(),
+                   headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 200, r.text
+    n = int(r.headers["Inference-Header-Content-Length"])
+    joints = np.frombuffer(r.content[n:n + 2 * 17 * 3 * 4], np.float32).reshape(2, 17, 3)
+    np.testing.assert_allclose(joints, _reference(tiny_repo, "mmwave", {"mmwave": arr})[0],
+                               atol=1e-6)

@@ -1,0 +1,89 @@
+"""The rig endpoint on a live server: JSON, base64 and MM-Fi multipart frames, routing."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
+from rigserve.sensors.specs import ACTION_NAMES
+
+from tests.server.live_server import ServerHandle
+from tests.server.repo_factory import sample_files, sample_raw_frames
+
+
+def _expected(tiny_repo: Path, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """What the engine of exactly these sensors gives on the shared preprocessing."""
+    subset = "+".join(sorted(raw))
+    sess = ort.InferenceSession(str(tiny_repo / f"engines/{subset}.fp32.onnx"),
+                                providers=["CPUExecutionProvider"])
+    feed = {m: preprocess_frame(m, a, PreprocessSpec())[None] for m, a in raw.items()}
+    joints, logits = sess.run(["joints", "action_logits"], feed)
+    return joints[0], logits[0]
+
+
+def _b64(arr: np.ndarray) -> dict[str, object]:
+    return {"b64": base64.b64encode(arr.astype(arr.dtype.newbyteorder("<")).tobytes()).decode(),
+            "dtype": arr.dtype.name, "shape": list(arr.shape)}
+
+
+def test_json_frames_route_to_the_online_subset_and_match_the_engine(
+        live: ServerHandle, tiny_repo: Path) -> None:
+    raw = sample_raw_frames(seed=1)
+    body = {"frames": {"lidar": raw["lidar"].tolist(), "wifi": _b64(raw["wifi"])}}
+    r = httpx.post(f"{live.url}/v1/rigs/rig-7/infer", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["used"] == ["lidar", "wifi"]
+    assert out["engine"] == "rig.lidar+wifi"
+    assert out["dropped"] == {"depth": "absent", "mmwave": "absent"}
+    joints, logits = _expected(tiny_repo, {"lidar": raw["lidar"], "wifi": raw["wifi"]})
+    np.testing.assert_allclose(out["joints"], joints, atol=2e-6)
+    assert out["action"] == ACTION_NAMES[int(np.argmax(logits))]
+    assert sum(out["action_probs"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert {"route", "queue", "compute", "total", "server"} <= set(out["latency_ms"])
+
+
+def test_multipart_mmfi_files_decode_like_the_dataset_readers(live: ServerHandle,
+                                                              tiny_repo: Path) -> None:
+    files = sample_files(seed=2)
+    raw = sample_raw_frames(seed=2)
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", files={
+        "depth": ("frame001.png", files["depth"]), "lidar": ("frame001.bin", files["lidar"]),
+        "wifi-csi": ("frame001.mat", files["wifi"])})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["subset"] == "depth+lidar+wifi"
+    joints, _ = _expected(tiny_repo, {m: raw[m] for m in ("depth", "lidar", "wifi")})
+    np.testing.assert_allclose(out["joints"], joints, atol=2e-6)
+
+
+def test_bad_sensor_is_dropped_with_its_reason_and_the_rest_still_answer(
+        live: ServerHandle, tiny_repo: Path) -> None:
+    files = sample_files(seed=3)
+    raw = sample_raw_frames(seed=3)
+    flat = np.zeros((480, 640), np.uint16)
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", json={"frames": {
+        "depth": _b64(flat), "mmwave": {"file_b64": base64.b64encode(files["mmwave"]).decode()},
+        "lidar": {"file_b64": base64.b64encode(files["lidar"][:-5]).decode()}}})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["used"] == ["mmwave"]
+    assert out["dropped"] == {"depth": "flat", "lidar": "decode", "wifi": "absent"}
+    assert "truncated" in out["dropped_detail"]["lidar"]
+    np.testing.assert_allclose(out["joints"], _expected(tiny_repo, {"mmwave": raw["mmwave"]})[0],
+                               atol=2e-6)
+
+
+def test_stale_sensor_named_by_the_client_is_dropped_as_stale(live: ServerHandle) -> None:
+    raw = sample_raw_frames(seed=4)
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", json={
+        "frames": {"lidar": raw["lidar"].tolist(), "mmwave": raw["mmwave"].tolist()},
+        "stale": ["lidar"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["used"] == ["mmwave"]
+    assert r.json()["dropped"]["lidar"] == "stale"
