@@ -20,14 +20,22 @@ The interface (``_base.Strategy``):
   pure function of the parameters (the look-ahead meta step re-runs it under
   ``torch.func.functional_call``), so keep running state in buffers, updated in
   ``on_epoch_end(model, epoch)``, not in ``forward``.
-* **Registration** ``@register_strategy("name")`` on the class, and one import line
-  below.
+* **Registration** ``@register_strategy("name")`` on the class in a new module of this
+  package; every public module here is imported when the package is, so the new file is
+  the whole change.
 
 Built in: ``pta`` (diffusion alignment, the PTA paper), ``feature_kd`` (plain feature
 MSE, the no-diffusion ablation), ``task_only`` (no KD).
 """
 
-from . import feature_kd, pta, task_only  # noqa: F401  (register the built-in strategies)
+import importlib
+import pkgutil
+
 from ._base import STRATEGIES, Batch, Strategy, create_strategy, register_strategy
+
+# Import every module so its @register_strategy runs (one file per method).
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["STRATEGIES", "Batch", "Strategy", "create_strategy", "register_strategy"]
