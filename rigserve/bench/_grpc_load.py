@@ -1,0 +1,135 @@
+"""gRPC load generators for `rigserve bench serve` (KServe unary and the rig stream).
+
+Interface for the benchmark (both take a running server's ``HOST:PORT``):
+
+* ``unary_load(target, model, inputs, *, concurrency=1, requests=200, warmup=20)``
+  sends ``ModelInfer`` with prebuilt ``raw_input_contents`` from ``concurrency``
+  threads (closed loop: each waits for its answer) -> :class:`LoadResult`.
+* ``stream_load(target, frames, *, n_frames=300, window=4, warmup=20)`` sends rig
+  frames over one ``RigStream.Stream``, keeping at most ``window`` unanswered (so
+  the server's drop-oldest queue is not what limits the rate) -> :class:`LoadResult`
+  with ``dropped`` counting frames the server reported dropped.
+
+``LoadResult.row()`` gives p50/p95/p99 ms, throughput and error/drop counts for a
+markdown table. The generated stubs are used directly (not tritonclient) so the client
+adds as little as possible to the latency being measured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from rigserve.bench._report import percentiles_ms
+from rigserve.proto import grpc_service_pb2 as kserve_pb
+from rigserve.proto import grpc_service_pb2_grpc as kserve_grpc
+from rigserve.proto import rig_stream_pb2 as rig_pb
+from rigserve.proto import rig_stream_pb2_grpc as rig_grpc
+
+_OPTIONS = [("grpc.max_send_message_length", 64 << 20),
+            ("grpc.max_receive_message_length", 64 << 20)]
+_KSERVE_TYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64",
+                 np.dtype(np.uint16): "UINT16", np.dtype(np.int64): "INT64"}
+
+ROW_HEADERS = ("p50 ms", "p95 ms", "p99 ms", "per s", "errors", "dropped")
+
+
+@dataclass
+class LoadResult:
+    latencies_s: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+    errors: int = 0
+    dropped: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_s) / self.duration_s if self.duration_s > 0 else float("nan")
+
+    def row(self) -> list[object]:
+        return [*percentiles_ms(self.latencies_s), self.throughput, self.errors, self.dropped]
+
+
+def infer_request(model: str, inputs: Mapping[str, np.ndarray]) -> kserve_pb.ModelInferRequest:
+    """A ModelInferRequest carrying ``inputs`` (batched, model-ready) as raw bytes."""
+    request = kserve_pb.ModelInferRequest(model_name=model)
+    for name, x in inputs.items():
+        request.inputs.add(name=name, datatype=_KSERVE_TYPES[x.dtype], shape=list(x.shape))
+        request.raw_input_contents.append(np.ascontiguousarray(x).tobytes())
+    return request
+
+
+def unary_load(target: str, model: str, inputs: Mapping[str, np.ndarray], *,
+               concurrency: int = 1, requests: int = 200, warmup: int = 20) -> LoadResult:
+    request = infer_request(model, inputs)
+    result = LoadResult()
+    lock = threading.Lock()
+    with grpc.insecure_channel(target, options=_OPTIONS) as channel:
+        infer = kserve_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+        for _ in range(warmup):
+            infer(request)
+
+        def worker(n: int) -> None:
+            for _ in range(n):
+                t0 = time.perf_counter()
+                try:
+                    infer(request)
+                except grpc.RpcError:
+                    with lock:
+                        result.errors += 1
+                    continue
+                with lock:
+                    result.latencies_s.append(time.perf_counter() - t0)
+
+        shares = [requests // concurrency + (i < requests % concurrency)
+                  for i in range(concurrency)]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(worker, shares))
+        result.duration_s = time.perf_counter() - start
+    return result
+
+
+def _rig_frame(seq: int, t: float, sensors: Mapping[str, bytes]) -> rig_pb.RigFrame:
+    return rig_pb.RigFrame(rig_id="bench", sequence=seq, capture_time=t,
+                           sensors={m: rig_pb.SensorPayload(file=b) for m, b in sensors.items()})
+
+
+def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames: int = 300,
+                window: int = 4, warmup: int = 20) -> LoadResult:
+    """``frames`` (MM-Fi file bytes per sensor) are cycled for ``warmup + n_frames`` frames."""
+    slots = threading.Semaphore(window)
+    sent_at: dict[int, float] = {}
+    result = LoadResult()
+    total = warmup + n_frames
+    t_base = time.time()
+
+    def outgoing() -> Iterator[rig_pb.RigFrame]:
+        for i in range(total):
+            slots.acquire()
+            sent_at[i] = time.perf_counter()
+            yield _rig_frame(i, t_base + i * 1e-3, frames[i % len(frames)])
+
+    with grpc.insecure_channel(target, options=_OPTIONS) as channel:
+        answers = rig_grpc.RigStreamStub(channel).Stream(outgoing())
+        start = time.perf_counter()
+        for answer in answers:
+            now = time.perf_counter()
+            for _ in range(1 + len(answer.dropped_sequences)):
+                slots.release()
+            if answer.sequence == warmup - 1:  # timing starts once warm
+                start = now
+            if answer.sequence < warmup:
+                continue
+            result.dropped += sum(s >= warmup for s in answer.dropped_sequences)
+            if answer.WhichOneof("result") == "error":
+                result.errors += 1
+            else:
+                result.latencies_s.append(now - sent_at[answer.sequence])
+        result.duration_s = time.perf_counter() - start
+    return result
