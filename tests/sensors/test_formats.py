@@ -40,6 +40,8 @@ def test_depth_png_keeps_the_full_16_bit_range_at_480x640(tmp_path: Path) -> Non
     with Image.open(path) as im:  # a real 16-bit greyscale PNG on disk, as MM-Fi's
         assert im.mode.startswith("I;16")
     np.testing.assert_array_equal(formats.read_frame("depth", path), img)
+    packed = formats.encode_frame("depth", img, compress_level=6)
+    np.testing.assert_array_equal(formats.decode_frame("depth", packed), img)
 
 
 def test_wifi_round_trips_inf_nan_and_phase(tmp_path: Path) -> None:
