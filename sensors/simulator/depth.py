@@ -1,0 +1,109 @@
+"""Depth camera: a pinhole 16-bit millimetre image of the body (capsules) over the room.
+
+Noise model of an active stereo / structured-light camera: Gaussian depth noise whose
+sigma grows with the square of range (``sigma = s0 + s2 * z^2``), missing pixels that
+become more frequent with range, and edge artefacts at depth discontinuities (flying
+pixels interpolated between foreground and background, or dropped). The empty room is
+ray cast once per sequence; each frame only casts the rays inside the body's bounding box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .body import capsules
+from .geometry import box_pairs, first_hits, normalize, ray_capsule_pairs, ray_scene
+from .quality import NoiseRange
+from .render import RenderContext, Rendered, register_renderer
+
+#: Native MM-Fi depth frame and the focal length (px) of a RealSense-like camera at it.
+NATIVE_SIZE = (480, 640)
+NATIVE_FOCAL_PX = 580.0
+MIN_RANGE_M, MAX_RANGE_M = 0.3, 8.0
+
+SIGMA0 = NoiseRange(0.002, 0.25)        # metres
+SIGMA2 = NoiseRange(0.0015, 0.03)       # metres per metre^2
+MISSING = NoiseRange(0.005, 0.5)        # probability, at any range
+MISSING_FAR = NoiseRange(0.05, 0.3)     # extra probability at MAX_RANGE_M
+EDGE = NoiseRange(0.3, 0.9)             # probability an edge pixel is corrupted
+
+
+class DepthCamera:
+    def __init__(self, ctx: RenderContext) -> None:
+        H, W = ctx.depth_size
+        if H < 8 or W < 8:
+            raise ValueError(f"depth size must be at least 8x8, got {H}x{W}")
+        seq = ctx.sequence
+        mount = seq.env.depth
+        self.size = (H, W)
+        self.fx = NATIVE_FOCAL_PX * W / NATIVE_SIZE[1]
+        self.fy = NATIVE_FOCAL_PX * H / NATIVE_SIZE[0]
+        self.cx, self.cy = (W - 1) / 2, (H - 1) / 2
+        self.origin = mount.origin
+        self.rot = mount.rotation()
+        v, u = np.mgrid[0:H, 0:W]
+        # Pixel rays in the mount frame (x right, y forward, z up): image y points down.
+        rays = np.stack([(u - self.cx) / self.fx, np.ones_like(u, float),
+                         -(v - self.cy) / self.fy], -1)
+        self.cos = (1.0 / np.linalg.norm(rays, axis=-1)).ravel()  # depth = t * cos
+        self.dirs = normalize(rays.reshape(-1, 3) @ self.rot.T)  # (H*W, 3) rig frame
+        self.background = ray_scene(self.origin, self.dirs, seq.env.room,
+                                    seq.env.furniture_array()) * self.cos
+        self.seq = seq
+        q = ctx.quality.get("depth", 0.9)
+        self.s0, self.s2 = SIGMA0.at(q), SIGMA2.at(q)
+        self.p_miss, self.p_far, self.p_edge = MISSING.at(q), MISSING_FAR.at(q), EDGE.at(q)
+
+    def _capsule_boxes(self, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Pixel boxes (C, 4) = v0, v1, u0, u1 that contain each capsule's image."""
+        ends = (np.stack([a, b], axis=1) - self.origin) @ self.rot  # (C, 2, 3) mount frame
+        ahead = np.maximum(ends[..., 1], MIN_RANGE_M)
+        u = self.cx + self.fx * ends[..., 0] / ahead
+        v = self.cy - self.fy * ends[..., 2] / ahead
+        pad = r * max(self.fx, self.fy) / ahead.min(axis=1) + 1.5
+        H, W = self.size
+        boxes = np.stack([v.min(1) - pad, v.max(1) + pad + 1,
+                          u.min(1) - pad, u.max(1) + pad + 1], 1)
+        return np.clip(boxes, 0, [H, H, W, W]).astype(np.intp)
+
+    def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
+        H, W = self.size
+        a, b, r = capsules(self.seq.joints[index], self.seq.subject.body)
+        pix, cap = box_pairs(self._capsule_boxes(a, b, r), W)
+        t = ray_capsule_pairs(self.origin, self.dirs[pix], a[cap], b[cap], r[cap])
+        hit = np.isfinite(t)
+        body_z = first_hits(H * W, pix[hit], t[hit] * self.cos[pix[hit]])
+        body = body_z < self.background
+        z = np.where(body, body_z, self.background).reshape(H, W)
+        return Rendered(self._sensor_noise(z, body.reshape(H, W), rng))
+
+    def _sensor_noise(self, z: np.ndarray, body: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        clean = z
+        edges = self._edges(body)
+        if edges.any():
+            # Flying pixels: the sensor blends foreground and the background behind it.
+            bg = self.background.reshape(z.shape)[edges]
+            blend = rng.random(bg.shape)
+            corrupt = rng.random(bg.shape) < self.p_edge
+            z = z.copy()
+            z[edges] = np.where(corrupt, clean[edges] + blend * (bg - clean[edges]), clean[edges])
+        noisy = z + rng.standard_normal(z.shape) * (self.s0 + self.s2 * z * z)
+        p_missing = self.p_miss + self.p_far * np.minimum(z / MAX_RANGE_M, 1.0) ** 2
+        missing = (rng.random(z.shape) < p_missing) | (noisy < MIN_RANGE_M) | (noisy > MAX_RANGE_M)
+        mm = np.rint(noisy * 1000.0)
+        mm[missing | ~np.isfinite(mm)] = 0
+        return mm.clip(0, 65535).astype(np.uint16)
+
+    @staticmethod
+    def _edges(mask: np.ndarray) -> np.ndarray:
+        """Pixels of ``mask`` with a 4-neighbour outside it (the silhouette outline)."""
+        inner = mask.copy()
+        inner[1:] &= mask[:-1]
+        inner[:-1] &= mask[1:]
+        inner[:, 1:] &= mask[:, :-1]
+        inner[:, :-1] &= mask[:, 1:]
+        return mask & ~inner
+
+
+register_renderer("depth")(DepthCamera)

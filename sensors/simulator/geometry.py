@@ -1,0 +1,118 @@
+"""Vectorised ray casting against the body (capsules) and the room (planes and boxes).
+
+All functions take unit ray directions (N, 3) and return the distance along each ray
+to the first hit, ``inf`` where there is none. The body is a union of capsules; a
+capsule is a cylinder between two sphere caps, so its first hit is the nearest of three
+closed-form intersections (Inigo Quilez's capsule formulation, split into its parts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INF = np.inf
+
+
+def _sphere_pairs(o_c: np.ndarray, dirs: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Ray i against sphere i: o_c (P, 3) = origin - centre, dirs (P, 3), r (P,) -> t (P,)."""
+    b = np.einsum("ij,ij->i", dirs, o_c)
+    c = np.einsum("ij,ij->i", o_c, o_c) - r * r
+    h = b * b - c
+    t = -b - np.sqrt(np.maximum(h, 0.0))
+    return np.where((h >= 0) & (t > 0), t, INF)
+
+
+def ray_capsule_pairs(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np.ndarray,
+                      r: np.ndarray) -> np.ndarray:
+    """Ray i (unit dirs (P, 3) from ``origin`` (3,)) against capsule i (a, b (P, 3), r (P,)).
+
+    Returns the first hit distance t (P,), inf where ray i misses capsule i.
+    """
+    ba = b - a
+    oa = origin - a
+    baba = np.einsum("ij,ij->i", ba, ba)
+    bard = np.einsum("ij,ij->i", ba, dirs)
+    baoa = np.einsum("ij,ij->i", ba, oa)
+    rdoa = np.einsum("ij,ij->i", dirs, oa)
+    oaoa = np.einsum("ij,ij->i", oa, oa)
+    # Infinite cylinder around the axis: k2 t^2 + 2 k1 t + k0 = 0 (|d| = 1).
+    k2 = baba - bard * bard
+    k1 = baba * rdoa - baoa * bard
+    k0 = baba * oaoa - baoa * baoa - r * r * baba
+    h = k1 * k1 - k2 * k0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_cyl = (-k1 - np.sqrt(np.maximum(h, 0.0))) / k2
+    y = baoa + t_cyl * bard  # axial coordinate of the hit, in units of |ba|
+    t_cyl = np.where((h >= 0) & (k2 > 1e-12) & (t_cyl > 0) & (y > 0) & (y < baba), t_cyl, INF)
+    caps = np.minimum(_sphere_pairs(oa, dirs, r), _sphere_pairs(origin - b, dirs, r))
+    return np.minimum(t_cyl, caps)
+
+
+def ray_capsules(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ray (N, 3) against every capsule (C): nearest t (N,) and capsule index (-1: none)."""
+    n, c = len(dirs), len(a)
+    ray = np.repeat(np.arange(n), c)
+    cap = np.tile(np.arange(c), n)
+    t_all = ray_capsule_pairs(origin, dirs[ray], a[cap], b[cap], r[cap]).reshape(n, c)
+    idx = np.argmin(t_all, axis=1)
+    t = t_all[np.arange(n), idx]
+    return t, np.where(np.isfinite(t), idx, -1)
+
+
+def box_pairs(boxes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (cell, box) pair of integer boxes (C, 4) = row0, row1, col0, col1 (exclusive ends)
+    on a grid ``width`` cells wide: flat cell indices (P,) and box indices (P,)."""
+    rows = np.maximum(boxes[:, 1] - boxes[:, 0], 0)
+    cols = np.maximum(boxes[:, 3] - boxes[:, 2], 0)
+    sizes = rows * cols
+    box = np.repeat(np.arange(len(boxes)), sizes)
+    # Position of each pair inside its own box, then row-major back to grid coordinates.
+    within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    w = np.maximum(cols[box], 1)
+    return (boxes[box, 0] + within // w) * width + boxes[box, 2] + within % w, box
+
+
+def first_hits(n: int, rays: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Reduce (ray index, t) pairs to the nearest t per ray: (n,), inf for rays with none."""
+    out = np.full(n, INF)
+    np.minimum.at(out, rays, t)
+    return out
+
+
+def ray_room(origin: np.ndarray, dirs: np.ndarray,
+             room: tuple[float, float, float, float, float, float]) -> np.ndarray:
+    """Distance (N,) from an origin inside an axis-aligned room to its walls/floor/ceiling."""
+    lo = np.array(room[0::2])
+    hi = np.array(room[1::2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Per axis, the wall the ray runs towards: (N, 3) distances, the nearest wins.
+        t = np.where(dirs > 0, (hi - origin) / dirs, np.where(dirs < 0, (lo - origin) / dirs, INF))
+    return t.min(axis=1)
+
+
+def ray_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Slab test: first entry distance (N,) into any of the boxes (K, 6), inf if none."""
+    if len(boxes) == 0:
+        return np.full(len(dirs), INF)
+    lo = boxes[:, 0::2]                                # (K, 3)
+    hi = boxes[:, 1::2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / dirs                               # (N, 3)
+        t1 = (lo[None] - origin) * inv[:, None]        # (N, K, 3)
+        t2 = (hi[None] - origin) * inv[:, None]
+    near = np.nanmax(np.minimum(t1, t2), axis=2)       # (N, K)
+    far = np.nanmin(np.maximum(t1, t2), axis=2)
+    hit = (near <= far) & (far > 0) & (near > 0)
+    return np.where(hit, near, INF).min(axis=1)
+
+
+def ray_scene(origin: np.ndarray, dirs: np.ndarray,
+              room: tuple[float, float, float, float, float, float], boxes: np.ndarray
+              ) -> np.ndarray:
+    """The static scene: the nearer of the room shell and the furniture, (N,)."""
+    return np.minimum(ray_room(origin, dirs, room), ray_boxes(origin, dirs, boxes))
+
+
+def normalize(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)

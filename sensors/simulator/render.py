@@ -1,0 +1,58 @@
+"""The renderer registry: one sensor model per modality, built once per sequence.
+
+A renderer factory takes a :class:`RenderContext` (the sequence's ground truth, the room,
+the settings) and precomputes what is static for the sequence (the empty room seen by
+each sensor); the renderer it returns turns frame ``i`` into the raw MM-Fi array of its
+modality, plus any extra arrays its file format stores (WiFi's ``CSIphase``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .motion import Sequence
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    sequence: Sequence
+    depth_size: tuple[int, int] = (480, 640)
+    #: modality -> quality in [0, 1] (resolved, see quality.resolve_quality)
+    quality: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    array: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Renderer(Protocol):
+    def __call__(self, index: int, rng: np.random.Generator) -> Rendered: ...
+
+
+RendererFactory = Callable[[RenderContext], Renderer]
+
+RENDERERS: dict[str, RendererFactory] = {}
+
+
+def register_renderer(modality: str) -> Callable[[RendererFactory], RendererFactory]:
+    def deco(factory: RendererFactory) -> RendererFactory:
+        if modality in RENDERERS:
+            raise ValueError(f"a renderer for {modality!r} is already registered")
+        RENDERERS[modality] = factory
+        return factory
+    return deco
+
+
+def build_renderer(modality: str, ctx: RenderContext) -> Renderer:
+    try:
+        factory = RENDERERS[modality]
+    except KeyError:
+        raise ValueError(f"no simulator renderer for {modality!r}; "
+                         f"accepted: {', '.join(RENDERERS)}") from None
+    return factory(ctx)
