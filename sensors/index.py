@@ -112,6 +112,10 @@ class MMFiIndex:
 
     root: Path
     sequences: tuple[MMFiSequence, ...]
+    _by_key: dict[str, MMFiSequence] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_key", {s.key: s for s in self.sequences})
 
     @classmethod
     def scan(cls, root: str | os.PathLike[str]) -> MMFiIndex:
@@ -137,10 +141,10 @@ class MMFiIndex:
         return iter(self.sequences)
 
     def __getitem__(self, key: str) -> MMFiSequence:
-        for seq in self.sequences:
-            if seq.key == key:
-                return seq
-        raise KeyError(f"no sequence {key!r} under {self.root} (keys look like 'E01/S01/A01')")
+        seq = self._by_key.get(key)
+        if seq is None:
+            raise KeyError(f"no sequence {key!r} under {self.root} (keys look like 'E01/S01/A01')")
+        return seq
 
     @property
     def modalities(self) -> tuple[str, ...]:

@@ -51,6 +51,8 @@ def test_scan_finds_sequences_modalities_and_frames(mmfi_root: tuple[Path, dict]
     assert seq.empty["lidar"] == (3,)
     assert seq.gt_frames == 4
     assert seq.action_index == 1
+    with pytest.raises(KeyError, match=r"no sequence 'E01/S09/A01' under .* look like"):
+        index["E01/S09/A01"]
 
 
 def test_dataset_items_are_model_ready_with_joints_and_action(mmfi_root: tuple[Path, dict]
