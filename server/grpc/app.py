@@ -66,9 +66,11 @@ def create_grpc_server(service: InferenceService, settings: Any,
                  ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
     options = stream_options or options_from(settings)
-    grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+    # The generated add_* helpers carry no annotations (grpcio-tools writes none).
+    grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
         InferenceServicer(service), server)
-    rig_stream_pb2_grpc.add_RigStreamServicer_to_server(RigStreamServicer(service, options), server)
+    rig_stream_pb2_grpc.add_RigStreamServicer_to_server(  # type: ignore[no-untyped-call]
+        RigStreamServicer(service, options), server)
     health = ReadinessHealth(lambda: service.ready, SERVICE_NAMES)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

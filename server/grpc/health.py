@@ -14,10 +14,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typing_extensions import override
 
-Status = health_pb2.HealthCheckResponse.ServingStatus
+#: HealthCheckResponse.ServingStatus values (a protobuf enum is an int).
+Status = int
 
 
-class ReadinessHealth(health_pb2_grpc.HealthServicer):
+class ReadinessHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # untyped
     """Health of the whole server ("") and of each named service, all the same readiness."""
 
     def __init__(self, ready: Callable[[], bool], services: Iterable[str],
@@ -28,11 +29,11 @@ class ReadinessHealth(health_pb2_grpc.HealthServicer):
         self.draining = False
 
     def status(self, service: str) -> Status:
+        codes = health_pb2.HealthCheckResponse
         if service not in self._services:
-            return health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+            return int(codes.SERVICE_UNKNOWN)
         serving = self._ready() and not self.draining
-        return (health_pb2.HealthCheckResponse.SERVING if serving
-                else health_pb2.HealthCheckResponse.NOT_SERVING)
+        return int(codes.SERVING if serving else codes.NOT_SERVING)
 
     @override
     async def Check(self, request: health_pb2.HealthCheckRequest,

@@ -136,4 +136,4 @@ def _routing_parameters(outputs: Any) -> dict[str, str]:
 def _is_bug(exc: BaseException) -> bool:
     from rigserve.server.grpc.interceptors import status_of
 
-    return status_of(exc) == grpc.StatusCode.INTERNAL
+    return bool(status_of(exc) == grpc.StatusCode.INTERNAL)

@@ -106,7 +106,7 @@ def _no_check(_context: grpc.aio.ServicerContext) -> None:
     return None
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Maps exceptions from every handler to status codes; checks API keys when set."""
 
     def __init__(self, api_keys: Sequence[str] = ()) -> None:

@@ -253,4 +253,4 @@ def options_from(settings: object, overrides: Mapping[str, object] | None = None
         if hasattr(settings, theirs):
             values[ours] = getattr(settings, theirs)
     values.update(overrides or {})
-    return StreamOptions(**values)  # type: ignore[arg-type]
+    return StreamOptions(**values)
