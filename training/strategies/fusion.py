@@ -94,3 +94,36 @@ class FusionTransformer(nn.Module):
         for block in self.blocks:
             tokens = block(tokens, key_mask)
         return self.norm(tokens[:, 0])
+
+
+class TokenFusion(nn.Module):
+    """The model-side fusion of an any-subset student: ``forward(feats, present) -> (B, dim)``
+    as ``MultimodalModel.fusion`` expects. Absent modalities become missing tokens and stay
+    attendable (they carry what the student learned to assume when a sensor is gone)."""
+
+    def __init__(self, modalities: tuple[str, ...], dim: int, depth: int, heads: int) -> None:
+        super().__init__()
+        self.tokens = ModalityTokens(modalities, dim, dim)
+        self.transformer = FusionTransformer(dim, depth, heads)
+
+    def forward(self, feats: dict[str, torch.Tensor], present: torch.Tensor) -> torch.Tensor:
+        return self.transformer(self.tokens(feats, present > 0.5))
+
+
+class MeanFusion(nn.Module):
+    """f = Σ_i m_i f_i / Σ_i m_i: the plain average of the present modalities' features.
+
+    For methods that bring no fusion weights of their own; having no ``theta`` it leaves
+    PTA's meta-learned purification out of their comparison."""
+
+    def __init__(self, modalities: tuple[str, ...]) -> None:
+        super().__init__()
+        self.modalities = tuple(modalities)
+
+    def forward(self, feats: dict[str, torch.Tensor], present: torch.Tensor) -> torch.Tensor:
+        ref = next(iter(feats.values()))
+        stacked = torch.stack([feats[m] if m in feats else torch.zeros_like(ref)
+                               for m in self.modalities], dim=1)  # (B, M, dim)
+        w = present.to(ref.dtype)
+        w = w / w.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, M)
+        return (w.unsqueeze(-1) * stacked).sum(1)  # (B, dim)
