@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rigserve.server.settings import Settings
 
-from tests.deploy.conftest import DEPLOY, ROOT, load_yaml, load_yaml_docs
+from tests.deploy.conftest import DEPLOY, ROOT, RULE_FILES, load_yaml, load_yaml_docs
 from tests.deploy.promql import contract_names
 
 K8S = DEPLOY / "k8s"
@@ -180,3 +180,8 @@ def test_kserve_predictors_serve_the_repository_on_the_ports_they_declare(
     assert triton["modelFormat"]["name"] == "triton"
     assert triton["protocolVersion"] == "v2"
     assert triton["storageUri"] == f"pvc://{claim}/rig/triton"
+
+
+def test_prometheusrule_carries_the_same_rules_as_the_rule_files(docs: list[dict]) -> None:
+    groups = [g for path in RULE_FILES for g in load_yaml(path)["groups"]]
+    assert _one(docs, "PrometheusRule")["spec"]["groups"] == groups
