@@ -8,6 +8,7 @@ step is vectorised: this runs on the server's request path and the dataset's loa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -79,9 +80,14 @@ def register_preprocessor(modality: str, preprocessor: Preprocessor) -> None:
 
 # ---- depth: valid-pixel area downsampling ---------------------------------------------------
 
-def _block_starts(n: int, m: int) -> np.ndarray:
-    """Start index of each of m near-equal blocks over n >= m cells."""
-    return (np.arange(m) * n) // m
+@functools.lru_cache(maxsize=32)
+def _block_matrix(n: int, m: int) -> np.ndarray:
+    """(m, n) 0/1 matrix summing n cells into m near-equal blocks (block i starts at i*n//m)."""
+    starts = (np.arange(m) * n) // m
+    block_of = np.searchsorted(starts, np.arange(n), side="right") - 1  # (n,)
+    out: np.ndarray = (block_of[None, :] == np.arange(m)[:, None]).astype(np.float64)
+    out.flags.writeable = False
+    return out
 
 
 def _block_sum(x: np.ndarray, out_hw: tuple[int, int], acc: type[np.generic]) -> np.ndarray:
@@ -93,8 +99,10 @@ def _block_sum(x: np.ndarray, out_hw: tuple[int, int], acc: type[np.generic]) ->
         rows = x.reshape(B, h, H // h, W).sum(axis=2, dtype=acc)
         out: np.ndarray = rows.reshape(B, h, w, W // w).sum(axis=3, dtype=acc)
         return out
-    rows = np.add.reduceat(x.astype(acc), _block_starts(H, h), axis=1)
-    return np.asarray(np.add.reduceat(rows, _block_starts(W, w), axis=2))
+    # Uneven blocks: R (h, H) @ x (B, H, W) @ C^T (W, w) -> (B, h, w) through BLAS; exact
+    # for these integer sums, which stay far below float64's 2^53.
+    rows = _block_matrix(H, h) @ x.astype(np.float64)
+    return np.asarray(rows @ _block_matrix(W, w).T)
 
 
 def downsample_depth(images: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:

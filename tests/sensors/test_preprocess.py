@@ -46,6 +46,20 @@ def test_depth_full_size_matches_a_per_block_loop() -> None:
     np.testing.assert_allclose(out, np.clip(ref, 0, 6), rtol=1e-6)
 
 
+def test_depth_with_uneven_blocks_matches_a_per_block_loop() -> None:
+    # 120 x 160 -> 48 x 64: blocks of 2 or 3 rows/columns starting at i * n // m.
+    img = random_frame("depth", np.random.default_rng(3), depth_hw=(120, 160))
+    out = preprocess_frame("depth", img)[0]
+    rows, cols = (np.arange(49) * 120) // 48, (np.arange(65) * 160) // 64
+    ref = np.zeros((48, 64))
+    for i in range(48):
+        for j in range(64):
+            block = img[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
+            valid = block[block > 0]
+            ref[i, j] = valid.mean() / 1000 if valid.size else 0.0
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
 @pytest.mark.parametrize("hw", [(100, 90), (30, 20), (481, 641)])
 def test_depth_of_any_size_reaches_the_model_size(hw: tuple[int, int]) -> None:
     img = np.full(hw, 1500, dtype=np.uint16)
