@@ -1,27 +1,30 @@
 """gRPC load generators for `rigserve bench serve` (KServe unary and the rig stream).
 
-Interface for the benchmark (both take a running server's ``HOST:PORT``):
+Two interfaces over the same requests:
 
-* ``unary_load(target, model, inputs, *, concurrency=1, requests=200, warmup=20)``
-  sends ``ModelInfer`` with prebuilt ``raw_input_contents`` from ``concurrency``
-  threads (closed loop: each waits for its answer) -> :class:`LoadResult`.
-* ``stream_load(target, frames, *, n_frames=300, window=4, warmup=20)`` sends rig
-  frames over one ``RigStream.Stream``, keeping at most ``window`` unanswered (so
-  the server's drop-oldest queue is not what limits the rate) -> :class:`LoadResult`
-  with ``dropped`` counting frames the server reported dropped.
+* Async clients for serve.py's client registry (``open()``, ``call()``, ``close()``; one
+  request per ``call`` over a connection kept open). Wire them in with
+  ``register_grpc_clients(register_client)``, which registers ``kserve_grpc``
+  (``ModelInfer`` to ``rig`` with raw input bytes) and ``rig_stream`` (one frame of
+  MM-Fi file bytes per call on an open ``RigStream.Stream``, awaiting its answer). The
+  factories read ``target.grpc_port``, ``target.tensors`` and ``target.files``.
+* Blocking helpers for a quick look without the benchmark:
+  ``unary_load(target, model, inputs, concurrency=1, requests=200, warmup=20)`` and
+  ``stream_load(target, frames, n_frames=300, window=4, warmup=20)`` -> :class:`LoadResult`
+  (p50/p95/p99 ms, throughput, errors, frames the server reported dropped).
 
-``LoadResult.row()`` gives p50/p95/p99 ms, throughput and error/drop counts for a
-markdown table. The generated stubs are used directly (not tritonclient) so the client
-adds as little as possible to the latency being measured.
+The generated stubs are used directly (not tritonclient) so the client adds as little
+as possible to the latency being measured.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import numpy as np
@@ -133,3 +136,70 @@ def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames:
                 result.latencies_s.append(now - sent_at[answer.sequence])
         result.duration_s = time.perf_counter() - start
     return result
+
+
+# ---- async clients for serve.py's registry --------------------------------------------
+
+class GrpcUnaryClient:
+    """``ModelInfer`` with a prebuilt request on one HTTP/2 connection."""
+
+    def __init__(self, port: int, model: str, inputs: Mapping[str, np.ndarray]) -> None:
+        self._address = f"127.0.0.1:{port}"
+        self._request = infer_request(model, inputs)
+
+    async def open(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self._address, options=_OPTIONS)
+        self._infer = kserve_grpc.GRPCInferenceServiceStub(self._channel).ModelInfer
+
+    async def call(self) -> None:
+        await self._infer(self._request)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class RigStreamClient:
+    """One open rig stream; each call sends the next frame and awaits its answer."""
+
+    def __init__(self, port: int, files: Mapping[str, bytes]) -> None:
+        self._address = f"127.0.0.1:{port}"
+        self._files = dict(files)
+        self._seq = 0
+        self._t0 = time.time()
+
+    async def open(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self._address, options=_OPTIONS)
+        self._stream = rig_grpc.RigStreamStub(self._channel).Stream()
+
+    async def call(self) -> None:
+        self._seq += 1
+        await self._stream.write(_rig_frame(self._seq, self._t0 + self._seq * 1e-3, self._files))
+        answer = await self._stream.read()
+        if answer is grpc.aio.EOF:
+            raise RuntimeError("the server closed the rig stream")
+        if answer.WhichOneof("result") != "prediction":
+            raise RuntimeError(f"frame {answer.sequence}: {answer.error.code} "
+                               f"{answer.error.message}")
+
+    async def close(self) -> None:
+        await self._stream.done_writing()
+        await self._channel.close()
+
+
+def register_grpc_clients(register_client: Callable[[str], Callable[[Any], Any]]) -> None:
+    """Register ``kserve_grpc`` and ``rig_stream`` in serve.py's client registry."""
+
+    def kserve(target: Any) -> GrpcUnaryClient:
+        return GrpcUnaryClient(_grpc_port(target), "rig", target.tensors)
+
+    def stream(target: Any) -> RigStreamClient:
+        return RigStreamClient(_grpc_port(target), target.files)
+
+    register_client("kserve_grpc")(kserve)
+    register_client("rig_stream")(stream)
+
+
+def _grpc_port(target: Any) -> int:
+    if target.grpc_port is None:
+        raise ValueError("the gRPC clients need the server started with a gRPC port")
+    return int(target.grpc_port)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from rigserve.bench._grpc_load import ROW_HEADERS, stream_load, unary_load
+from rigserve.bench._grpc_load import ROW_HEADERS, register_grpc_clients, stream_load, unary_load
 from tests.grpc.grpc_server import live_grpc
 from tests.server.repo_factory import sample_files
 
@@ -29,3 +31,40 @@ def test_unary_and_stream_load_measure_every_request(tiny_repo: Path) -> None:
     assert (stream.errors, stream.dropped) == (0, 0)
     assert served == 30  # warmup frames reached the engine too
     assert len(stream.row()) == len(ROW_HEADERS)
+
+
+def test_async_clients_register_and_answer_through_the_serve_registry(tiny_repo: Path) -> None:
+    from types import SimpleNamespace
+
+    registry: dict[str, object] = {}
+
+    def register_client(name: str):  # the shape of rigserve.bench.serve.register_client
+        def deco(factory):
+            registry[name] = factory
+            return factory
+        return deco
+
+    register_grpc_clients(register_client)
+    assert sorted(registry) == ["kserve_grpc", "rig_stream"]
+    files = sample_files(seed=9)
+    with live_grpc(tiny_repo) as live:
+        target = SimpleNamespace(grpc_port=live.port, files={"lidar": files["lidar"]},
+                                 tensors={"lidar": np.zeros((1, 256, 4), np.float32)})
+
+        async def drive() -> None:
+            for name in ("kserve_grpc", "rig_stream"):
+                client = registry[name](target)
+                await client.open()
+                for _ in range(3):
+                    await client.call()
+                await client.close()
+
+        asyncio.run(drive())
+        stream_ok = live.metric("rigserve_requests_total", protocol="stream", subset="lidar",
+                                code="OK")
+        unary_ok = live.metric("rigserve_requests_total", protocol="kserve_grpc",
+                               subset="lidar", code="OK")
+    assert (stream_ok, unary_ok) == (3.0, 3.0)
+    bad = SimpleNamespace(grpc_port=None, files={}, tensors={})
+    with pytest.raises(ValueError, match="gRPC port"):
+        registry["rig_stream"](bad)
