@@ -5,17 +5,20 @@ the missing-sensor rate the test caused."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.deploy.conftest import DASHBOARD_FILES, rules
+from tests.deploy.conftest import DASHBOARD_FILES, DEPLOY, rules
 from tests.deploy.prometheus_process import PrometheusAPI, run_prometheus
 from tests.deploy.promql import exposed_names, template_query_expr, unknown_names
 from tests.deploy.test_grafana_dashboard import dashboard_exprs
-from tests.server.live_server import ServerHandle, serve_in_thread
+from tests.server.live_server import ServerHandle, free_port, serve_in_thread
 from tests.server.repo_factory import build_tiny_repo, sample_files
 
 PROMETHEUS_OWN = {"up", "ALERTS", "ALERTS_FOR_STATE"}
@@ -119,3 +122,17 @@ def _frames_of(server: ServerHandle, modality: str) -> dict[str, float]:
             state = line.split('state="', 1)[1].split('"', 1)[0]
             counts[state] = float(line.rsplit(" ", 1)[1])
     return counts
+
+
+@pytest.mark.parametrize("image", ["serve", "gpu"])
+def test_dockerfile_healthcheck_passes_on_a_ready_server_and_fails_without_one(
+        server: ServerHandle, image: str) -> None:
+    text = (DEPLOY / "docker" / f"{image}.Dockerfile").read_text()
+    command = json.loads(re.search(r"HEALTHCHECK .*?CMD (\[[^\n]*\])", text, re.S).group(1))
+    command[0] = sys.executable  # the image's python / python3
+    ok = subprocess.run(command, env={"RIGSERVE_HTTP_PORT": str(server.http_port)},
+                        capture_output=True, timeout=10, check=False)
+    assert ok.returncode == 0, ok.stderr
+    down = subprocess.run(command, env={"RIGSERVE_HTTP_PORT": str(free_port())},
+                          capture_output=True, timeout=10, check=False)
+    assert down.returncode != 0
