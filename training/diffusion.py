@@ -59,11 +59,12 @@ class DDIMScheduler(nn.Module):
         return x
 
 
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+def timestep_embedding(t: torch.Tensor, dim: int, dtype: torch.dtype = torch.float32
+                       ) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017; DDPM); (B,) → (B, dim)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    args = t.float().unsqueeze(1) * freqs.unsqueeze(0)
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=dtype) / half)
+    args = t.to(dtype).unsqueeze(1) * freqs.unsqueeze(0)
     return torch.cat([args.sin(), args.cos()], dim=1)
 
 
@@ -81,7 +82,7 @@ class NoisePredictor(nn.Module):
         self.out = nn.Linear(hidden, latent)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = self.inp(z) + self.t_mlp(timestep_embedding(t, self.t_dim))
+        h = self.inp(z) + self.t_mlp(timestep_embedding(t, self.t_dim, z.dtype))
         for block in self.blocks:
             h = h + block(h)
         return self.out(h)

@@ -41,6 +41,8 @@ class TrainModule(nn.Module):
 
 def inner_params(module: TrainModule, scope: str) -> dict[str, torch.Tensor]:
     """Θ: the trainable parameters the look-ahead steps, θ excluded."""
+    if scope not in ("all", "head"):
+        raise ValueError(f"purify.params={scope!r}; accepted: all, head")
     head_prefixes = ("model.fusion.", "model.norm.", "model.heads.")
     out = {}
     for name, p in module.named_parameters():
@@ -49,7 +51,7 @@ def inner_params(module: TrainModule, scope: str) -> dict[str, torch.Tensor]:
         if scope == "all" or name.startswith(head_prefixes):
             out[name] = p
     if not out:
-        raise ValueError(f"purify.params={scope!r} selects no parameters; accepted: all, head")
+        raise ValueError(f"purify.params={scope!r} selects no trainable parameters")
     return out
 
 

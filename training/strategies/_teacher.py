@@ -10,8 +10,13 @@ from ..model import MultimodalModel
 
 
 def teacher_feature(model: MultimodalModel, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """f_T = Σ_i w_i f_i over every modality (w = softmax(θ)), detached: the teacher is a
-    fixed target for the students within a step (PTA, "Purify")."""
+    """f_T = Σ_i w_i sg(f_i) over every modality, w = softmax(θ) (PTA, "Purify").
+
+    The students' features are a fixed target (stop-gradient), but f_T stays a function
+    of θ: the look-ahead hypergradient must see how the purified weights shape the
+    distillation target. θ's gradient from the inner loss is discarded by the trainer
+    (θ moves only by the meta step).
+    """
     batch = next(iter(feats.values())).shape[0]
-    with torch.no_grad():
-        return model.fuse(feats, model.mask_for(tuple(feats), batch)).detach()
+    frozen = {m: f.detach() for m, f in feats.items()}
+    return model.fuse(frozen, model.mask_for(tuple(feats), batch))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from ..config import TrainConfig
 from ..diffusion import DDIMScheduler, FeatureAutoencoder, NoiseAdapter, NoisePredictor
@@ -50,8 +51,11 @@ class PTA(Strategy):
     def diffkd(self, model: MultimodalModel, feats: dict[str, torch.Tensor]
                ) -> dict[str, torch.Tensor]:
         f_t = teacher_feature(model, feats)
-        z_t, recon = self.autoencoder(f_t)
-        z_t = z_t.detach()  # the diffusion model and the students chase a fixed latent
+        _, recon = self.autoencoder(f_t)  # trains the autoencoder
+        # The diffusion model and the students chase z_T with the autoencoder held fixed,
+        # yet z_T stays a function of θ (through f_T) for the look-ahead hypergradient.
+        fixed = {k: v.detach() for k, v in self.autoencoder.encoder.named_parameters()}
+        z_t = functional_call(self.autoencoder.encoder, fixed, (f_t,))
         b = z_t.shape[0]
         t = torch.randint(0, self.scheduler.train_steps, (b,), device=z_t.device)
         eps = torch.randn_like(z_t)
