@@ -20,7 +20,7 @@ from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.server.grpc import stop_grpc_server
 from tritonclient.utils import InferenceServerException
 
-from tests.grpc.grpc_server import live_grpc
+from tests.grpc.grpc_server import LiveGrpc, live_grpc
 from tests.grpc.rig_client import LockStep, rig_frame
 from tests.server.repo_factory import sample_raw_frames
 
@@ -67,7 +67,7 @@ def test_shutdown_reports_not_serving_before_in_flight_calls_end(tiny_repo: Path
         stopper.join(10)
 
 
-def test_reflection_lists_the_services(grpc_live) -> None:  # type: ignore[no-untyped-def]
+def test_reflection_lists_the_services(grpc_live: LiveGrpc) -> None:
     with grpc.insecure_channel(grpc_live.target) as channel:
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
     assert {"inference.GRPCInferenceService", "rigserve.v1.RigStream",
@@ -131,7 +131,7 @@ def _oversized_request(n_bytes: int) -> pb.ModelInferRequest:
     return request
 
 
-def test_default_message_limit_takes_full_size_frames(grpc_live) -> None:  # type: ignore[no-untyped-def]
+def test_default_message_limit_takes_full_size_frames(grpc_live: LiveGrpc) -> None:
     # 6 MiB is past gRPC's 4 MiB default: it must reach the server and be judged there.
     options = [("grpc.max_send_message_length", 64 << 20)]
     with grpc.insecure_channel(grpc_live.target, options=options) as channel, \

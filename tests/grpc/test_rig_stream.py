@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ def _events(answer: pb.RigPrediction) -> list[tuple[str, int, str]]:
     return [(e.modality, e.state, e.reason) for e in answer.events]
 
 
-def test_lidar_stops_goes_offline_after_the_window_and_comes_back(tiny_repo) -> None:
+def test_lidar_stops_goes_offline_after_the_window_and_comes_back(tiny_repo: Path) -> None:
     raw = sample_raw_frames(seed=1)
     # 10 Hz capture clock; staleness 0.55 s keeps clear of float ties at 0.5 s.
     with live_grpc(tiny_repo, stream_options=StreamOptions(staleness_s=0.55)) as live, \
@@ -63,7 +65,7 @@ def test_lidar_stops_goes_offline_after_the_window_and_comes_back(tiny_repo) -> 
     assert 'rigserve_sensor_transitions_total{modality="lidar",to="online"} 2.0' in text
 
 
-def test_predictions_match_a_one_shot_request_for_the_same_frames(tiny_repo) -> None:
+def test_predictions_match_a_one_shot_request_for_the_same_frames(tiny_repo: Path) -> None:
     files = sample_files(seed=2)
     with live_grpc(tiny_repo) as live, grpc.insecure_channel(live.target) as channel:
         stream = LockStep(channel)
@@ -78,7 +80,7 @@ def test_predictions_match_a_one_shot_request_for_the_same_frames(tiny_repo) -> 
     assert answer.server_latency_s > 0
 
 
-def test_bad_frames_are_answered_in_band_and_the_stream_stays_open(tiny_repo) -> None:
+def test_bad_frames_are_answered_in_band_and_the_stream_stays_open(tiny_repo: Path) -> None:
     raw = sample_raw_frames()
     with live_grpc(tiny_repo) as live, grpc.insecure_channel(live.target) as channel:
         stream = LockStep(channel)
@@ -97,7 +99,7 @@ def test_bad_frames_are_answered_in_band_and_the_stream_stays_open(tiny_repo) ->
     assert after.prediction.subset == "lidar+wifi"
 
 
-def test_flood_beyond_the_queue_every_frame_answered_or_reported_dropped(tiny_repo) -> None:
+def test_flood_beyond_the_queue_every_frame_answered_or_reported_dropped(tiny_repo: Path) -> None:
     files = sample_files(seed=3)
     n = 120
     options = StreamOptions(staleness_s=1.0, queue_size=2, max_inflight=1)
