@@ -141,6 +141,18 @@ def _rest_multipart(t: Target) -> LoadClient:
                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
+def _register_optional_clients() -> None:
+    """gRPC rows (kserve_grpc, rig_stream) when the grpc extras are installed."""
+    try:
+        from rigserve.bench._grpc_load import register_grpc_clients
+    except ImportError:
+        return
+    register_grpc_clients(register_client)
+
+
+_register_optional_clients()
+
+
 # ---- measurement ------------------------------------------------------------------------
 
 

@@ -68,7 +68,9 @@ def _lifespan(settings: Settings, install_signal_handlers: bool) -> Any:
             if install_signal_handlers:
                 loop.remove_signal_handler(signal.SIGHUP)
             if grpc_server is not None:
-                await grpc_server.stop(settings.drain_timeout_s)
+                from rigserve.server.grpc import stop_grpc_server
+
+                await stop_grpc_server(grpc_server, settings.drain_timeout_s)
             await service.stop()
 
     return lifespan
