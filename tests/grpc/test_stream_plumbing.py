@@ -1,0 +1,94 @@
+"""Liveness and queue logic of the rig stream, without a server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from rigserve.server.errors import InvalidInput
+from rigserve.server.grpc.liveness import SensorLiveness
+from rigserve.server.grpc.queues import DropOldestQueue, QueueClosedError, ordered_map
+
+
+def test_liveness_holds_slow_sensors_then_marks_them_stale() -> None:
+    live: SensorLiveness[str] = SensorLiveness(staleness_s=0.3)
+    first = live.observe(0.0, {"depth": "d0", "wifi": "w0"})
+    assert [(t.modality, t.to, t.reason) for t in first.transitions] == [
+        ("depth", "online", "first_seen"), ("wifi", "online", "first_seen")]
+    held = live.observe(0.2, {"depth": "d1"})
+    assert held.frames == {"depth": "d1", "wifi": "w0"}
+    assert held.stale == []
+    gone = live.observe(0.4, {"depth": "d2"})
+    assert gone.stale == ["wifi"]
+    assert [(t.modality, t.to, t.last_seen) for t in gone.transitions] == [("wifi", "offline", 0.0)]
+    assert live.online == ["depth"]
+    assert live.observe(0.5, {"depth": "d3"}).transitions == []  # reported once
+    back = live.observe(0.6, {"depth": "d4", "wifi": "w1"})
+    assert [(t.modality, t.to, t.reason) for t in back.transitions] == [
+        ("wifi", "online", "resumed")]
+    with pytest.raises(InvalidInput, match="goes back in time"):
+        live.observe(0.1, {"depth": "d5"})
+    with pytest.raises(ValueError, match="positive"):
+        SensorLiveness(0)
+
+
+def test_drop_oldest_queue_evicts_and_drains_after_close() -> None:
+    async def scenario() -> list[object]:
+        q: DropOldestQueue[int] = DropOldestQueue(2)
+        evicted = [q.put(1), q.put(2), q.put(3)]
+        assert q.oldest() == 2
+        q.close()
+        got = [await q.get(), await q.get()]
+        with pytest.raises(QueueClosedError):
+            await q.get()
+        return [evicted, got]
+
+    assert asyncio.run(scenario()) == [[None, None, 1], [2, 3]]
+
+
+def test_ordered_map_answers_before_the_next_item_arrives_and_keeps_order() -> None:
+    async def scenario() -> list[int]:
+        more = asyncio.Event()
+
+        async def items() -> AsyncIterator[int]:
+            yield 1
+            await more.wait()  # a client waiting for its answer before sending more
+            for i in (2, 3, 4):
+                yield i
+
+        async def slow_first(i: int) -> int:
+            await asyncio.sleep(0.05 if i == 2 else 0)
+            return i * 10
+
+        out = []
+        async for r in ordered_map(items(), slow_first, max_inflight=3):
+            out.append(r)
+            more.set()
+        return out
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [10, 20, 30, 40]
+
+
+def test_ordered_map_raises_a_failure_in_its_turn() -> None:
+    async def scenario() -> list[int]:
+        async def items() -> AsyncIterator[int]:
+            for i in range(4):
+                yield i
+
+        async def fn(i: int) -> int:
+            if i == 2:
+                raise KeyError("boom")
+            return i
+
+        out: list[int] = []
+
+        async def consume() -> None:
+            async for r in ordered_map(items(), fn, max_inflight=2):
+                out.append(r)
+
+        with pytest.raises(KeyError, match="boom"):
+            await consume()
+        return out
+
+    assert asyncio.run(scenario()) == [0, 1]
