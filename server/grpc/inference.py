@@ -100,7 +100,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             response = await self._infer(request)
         except Exception as exc:
             # In-band: the stream stays open for the requests after this one.
-            if not isinstance(exc, (asyncio.TimeoutError,)) and _is_bug(exc):
+            if _is_bug(exc):
                 logger.error("stream request %r failed", request.id, exc_info=exc)
             echo = pb.ModelInferResponse(model_name=request.model_name,
                                          model_version=request.model_version, id=request.id)

@@ -156,8 +156,7 @@ class RigSession:
         pending.online = self._liveness.online
         for tr in obs.transitions:
             self._metrics.sensor_transitions.labels(tr.modality, tr.to).inc()
-            gauge = self._metrics.sensors_online.labels(tr.modality)
-            gauge.inc() if tr.to == "online" else gauge.dec()
+            self._metrics.sensors_online.labels(tr.modality).inc(1 if tr.to == "online" else -1)
             logger.info("rig %s: %s %s (%s)", self._rig_id, tr.modality, tr.to, tr.reason)
         return pending
 
