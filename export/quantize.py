@@ -13,6 +13,7 @@ so the VPMADDUBSW path on AVX2 machines without VNNI cannot saturate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,30 @@ def _batches(frames: Mapping[str, np.ndarray], batch: int) -> Iterator[dict[str,
                for k, v in frames.items()}
 
 
+class _DropOrtQuantizationChatter(logging.Filter):
+    """ORT's quantiser logs per-tensor notes on the *root* logger; keep them at debug here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "onnxruntime" in record.pathname and "quantization" in record.pathname:
+            logger.debug("onnxruntime.quantization: %s", record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    chatter = _DropOrtQuantizationChatter()
+    targets = [root, *root.handlers]
+    for t in targets:
+        t.addFilter(chatter)
+    try:
+        yield
+    finally:
+        for t in targets:
+            t.removeFilter(chatter)
+
+
 def quantize_int8(src: Path, dst: Path, calibration: Mapping[str, np.ndarray], *,
                   batch: int = 16, method: str = "minmax",
                   exclude_op_types: Sequence[str] = ()) -> Path:
@@ -59,7 +84,7 @@ def quantize_int8(src: Path, dst: Path, calibration: Mapping[str, np.ndarray], *
         raise ValueError(f"unknown calibration method {method!r}; accepted: {', '.join(methods)}")
     if not calibration or len(next(iter(calibration.values()))) == 0:
         raise ValueError("INT8 quantisation needs at least one calibration frame")
-    with tempfile.TemporaryDirectory(prefix="rigserve-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rigserve-int8-") as tmp, _quiet_root_logger():
         prepared = Path(tmp) / "prepared.onnx"
         # Symbolic shape inference + ORT basic optimisation so the quantiser sees every
         # tensor's shape and folded constants (ORT's documented pre-processing step).
