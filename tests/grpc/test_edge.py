@@ -62,7 +62,8 @@ def _source(n: int) -> list[SourceFrame]:
 
 def test_stream_client_reports_subsets_transitions_and_error(tiny_repo: Path) -> None:
     views = []
-    options = StreamOptions(staleness_s=0.035)
+    # A queue that holds the whole run: drops (tested elsewhere) would hide frames here.
+    options = StreamOptions(staleness_s=0.035, queue_size=64)
     with live_grpc(tiny_repo, stream_options=options) as live, open_channel(live.target) as ch:
         summary = stream_frames(ch, "edge-1", _source(30), fps=100,
                                 failures=FailureScript(parse_failures("lidar@0.1s-0.2s")),
