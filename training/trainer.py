@@ -8,6 +8,7 @@ every checkpoint, so ``resume`` continues exactly where an epoch ended.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import defaultdict
@@ -207,13 +208,20 @@ def train(cfg: TrainConfig, *, resume: bool = False, until_epoch: int | None = N
     return run
 
 
+def read_metrics(run: Path) -> dict[str, dict[str, float]]:
+    """The per-subset metrics of a finished run ({} while it is unfinished)."""
+    path = Path(run) / "metrics.json"
+    if not path.exists():
+        return {}
+    subsets: dict[str, dict[str, float]] = json.loads(path.read_text())["subsets"]
+    return subsets
+
+
 def _finish(run: Path, model: Any, state: dict[str, Any], data: RunData,
             cfg: TrainConfig) -> None:
     metrics = evaluate_subsets(model, data.val, cfg.eval_batch_size)
     state["metrics"] = metrics
     save_checkpoint(run / CHECKPOINT, state)
-    import json
-
     (run / "split.json").write_text(json.dumps(data.split, indent=2))
     write_reports(run, metrics, model.purified_weights(),
                   {"strategy": cfg.strategy, "preset": cfg.preset,
