@@ -11,8 +11,8 @@ WORK_DIR="${WORK_DIR:-/work}"
 # A small rig (4 subjects x 27 actions, the demo's 120x160 depth) that trains in minutes on
 # a laptop; set SIM_ARGS to simulate more. Empty values fall back to these defaults.
 SIM_ARGS="${SIM_ARGS:---subjects S01-S04 --frames 30 --depth-size 120x160 --modalities depth,lidar,mmwave,wifi}"
-TRAIN_ARGS="${TRAIN_ARGS:-}"
-EXPORT_ARGS="${EXPORT_ARGS:---triton}"
+TRAIN_ARGS="${TRAIN_ARGS:---no-progress}"
+EXPORT_ARGS="${EXPORT_ARGS:---triton --no-progress}"
 
 target="$MODELS_DIR/$MODEL_NAME"
 if [ -f "$target/manifest.json" ]; then
