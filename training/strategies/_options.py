@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import torch
+
 T = TypeVar("T")
 
 
@@ -23,3 +25,19 @@ def resolve_options(cls: type[T], strategy: str, overrides: Mapping[str, Any]) -
                          f"accepted: {', '.join(sorted(fields))}")
     return cls(**overrides)
 
+
+
+def scaled_param_groups(named: list[tuple[str, torch.nn.Parameter]], scales: Mapping[str, float],
+                        lr: float) -> list[dict[str, Any]]:
+    """Optimizer parameter groups: a parameter whose name starts with a prefix in ``scales``
+    learns at ``lr * scale`` (first matching prefix), every other one at ``lr``.
+
+    This is how a strategy's ``lr_scales()`` (e.g. RobustSeg's low-rate feedback into the
+    teacher) reaches the optimizer; Adam-type optimizers ignore a loss weight's scale, so
+    a slower learner needs its own learning rate.
+    """
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, p in named:
+        scale = next((s for prefix, s in scales.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault(scale, []).append(p)
+    return [{"params": ps, "lr": lr * s} for s, ps in sorted(groups.items(), reverse=True)]

@@ -24,9 +24,9 @@ pixels become samples. Prototypes are compared as distributions over the feature
 is at least the average over modalities, recomputed each batch. The teacher is a copy of
 the student at initialisation (the paper initialises the student from the teacher); it
 trains on the task with all modalities for ``teacher_epochs`` (default a fifth of the run),
-then only through the feedback. The low learning rate is declared in ``lr_scales`` for the
-trainer's parameter groups. Fusion is the plain mean of the present modalities (the
-method has no fusion weights of its own).
+then only through the feedback. The low learning rate is declared by ``lr_scales()`` for the
+trainer's parameter groups (``_options.scaled_param_groups``). Fusion is the plain mean of
+the present modalities (the method has no fusion weights of its own).
 """
 
 from __future__ import annotations
@@ -68,9 +68,12 @@ class RobustSeg(StagedStrategy):
         self.warmup = stage_epochs(self.opts.teacher_epochs, cfg.optim.epochs, 0.2)
         model.fusion = MeanFusion(model.modalities)
         self.teacher = copy.deepcopy(model)
-        #: Parameter-name prefixes (relative to this module) → learning-rate multiplier.
-        self.lr_scales = {"teacher.encoders.": self.opts.feedback_lr_scale}
         self._init_epoch_counter()
+
+    def lr_scales(self) -> dict[str, float]:
+        """Parameter-name prefixes (as seen from the trainer's ``TrainModule``) → LR
+        multiplier: the teacher's encoders learn the feedback at a low rate."""
+        return {"strategy.teacher.encoders.": self.opts.feedback_lr_scale}
 
     @property
     def distilling(self) -> bool:
