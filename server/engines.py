@@ -135,19 +135,17 @@ def _load_onnx(name: str, path: Path, options: EngineOptions) -> Engine:
 
 
 def _trt_available() -> bool:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return False
-    try:
-        import cuda  # noqa: F401  # cuda-python for device buffers
-    except ImportError:
-        return False
-    return True
+    # Native plans need tensorrt plus the runner module (not written yet); until then the
+    # repository's ONNX entries are chosen, which still use the TensorRT EP where present.
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("tensorrt", "rigserve.server.trt_engine"))
 
 
 @register_backend("tensorrt", _trt_available)
 def _load_tensorrt(name: str, path: Path, options: EngineOptions) -> Engine:
     from rigserve.server.trt_engine import TrtEngine
 
-    return TrtEngine(name, path, options)
+    engine: Engine = TrtEngine(name, path, options)
+    return engine

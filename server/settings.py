@@ -16,6 +16,7 @@ from typing_extensions import Self
 
 Precision = Literal["fp16", "fp32", "int8"]
 _MIB = 1 << 20
+_DEFAULT_PRECISION: tuple[Precision, ...] = ("fp16", "fp32", "int8")
 
 
 def _split_csv(value: object) -> object:
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
     engine_instances: int = Field(1, ge=1, le=16, description="concurrent batches per engine")
     warmup_runs: int = Field(2, ge=0)
     precision: Annotated[list[Precision], NoDecode] = Field(
-        default_factory=lambda: ["fp16", "fp32", "int8"],
+        default_factory=lambda: list(_DEFAULT_PRECISION),
         description="preferred engine precisions, first that the repository has wins",
     )
 
