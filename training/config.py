@@ -163,11 +163,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset_overrides(name: str) -> dict[str, Any]:
-    try:
+    """A named preset; every registered strategy is also a preset of its own name (its
+    defaults), so benchmarks iterate methods through the strategy registry."""
+    if name in PRESETS:
         return dict(PRESETS[name])
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; known presets: "
-                          f"{', '.join(PRESETS)}") from None
+    from .strategies import STRATEGIES  # lazy: strategies import this module
+
+    if name in STRATEGIES:
+        return {"strategy": name}
+    raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}; "
+                      f"or a strategy: {', '.join(sorted(STRATEGIES))}")
+
+
+def method_presets() -> tuple[str, ...]:
+    """Registered strategies that no named preset covers (one benchmark row each)."""
+    from .strategies import STRATEGIES
+
+    covered = {PRESETS[p].get("strategy", "pta") for p in PRESETS}
+    return tuple(sorted(set(STRATEGIES) - covered))
 
 
 # ---- helpers ----------------------------------------------------------------------

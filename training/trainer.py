@@ -50,9 +50,12 @@ class Trainer:
         self.meta_on = cfg.purify.mode != "none" and model.theta is not None
         if model.theta is not None:
             model.theta.requires_grad_(self.meta_on)
-        self.params = [p for n, p in self.module.named_parameters() if n != THETA]
+        named = [(n, p) for n, p in self.module.named_parameters() if n != THETA]
+        self.params = [p for _, p in named]
         o = cfg.optim
-        self.opt = torch.optim.AdamW(self.params, lr=o.lr, weight_decay=o.weight_decay)
+        # Strategies may ask for slower learners (RobustSeg's teacher feedback).
+        self.opt = torch.optim.AdamW(strategy.param_groups(named, o.lr), lr=o.lr,
+                                     weight_decay=o.weight_decay)
         self.steps_per_epoch = max(1, math.ceil(len(data.train) / o.batch_size))
         total = self.steps_per_epoch * o.epochs
         self.sched = torch.optim.lr_scheduler.LambdaLR(

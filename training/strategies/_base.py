@@ -48,6 +48,18 @@ class Strategy(nn.Module):
     def on_epoch_end(self, model: MultimodalModel, epoch: int) -> None:
         """Hook for epoch-level updates (e.g. prototype refresh); default does nothing."""
 
+    def lr_scales(self) -> dict[str, float]:
+        """Learning-rate multipliers by parameter-name prefix, as the trainer's
+        ``TrainModule`` names them (``model.…``, ``strategy.…``); default: none."""
+        return {}
+
+    def param_groups(self, named: list[tuple[str, nn.Parameter]], lr: float
+                     ) -> list[dict[str, Any]]:
+        """Optimizer parameter groups honouring :meth:`lr_scales`."""
+        from ._options import scaled_param_groups
+
+        return scaled_param_groups(named, self.lr_scales(), lr)
+
 
 StrategyFactory = Callable[..., Strategy]
 STRATEGIES: dict[str, type[Strategy]] = {}
