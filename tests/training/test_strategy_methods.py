@@ -10,9 +10,11 @@ import torch
 from rigserve.export import ExportOptions, export_run
 from rigserve.export.manifest import load_manifest
 from rigserve.training.checkpoint import load_run
+from rigserve.training.config import TrainConfig, method_presets
+from rigserve.training.data import load_data
 from rigserve.training.factory import build_model
 from rigserve.training.strategies import STRATEGIES, Batch, create_strategy
-from rigserve.training.trainer import train
+from rigserve.training.trainer import Trainer, train
 
 from tests.training.helpers import SHAPES, random_inputs, tiny_config
 from tests.training.rig import PREPROCESS, write_tiny_rig
@@ -94,3 +96,23 @@ def test_method_overfits_a_fixed_batch(method):
         first = first if first is not None else float(losses["task"].detach())
     assert all(torch.isfinite(v).all() for v in losses.values())
     assert float(losses["task"].detach()) < 0.95 * first
+
+
+def test_every_method_is_a_benchmark_preset_through_the_registry():
+    assert set(METHODS) <= set(method_presets())
+    assert "pta" not in method_presets()  # covered by the named presets already
+    assert TrainConfig.from_sources(preset="uncertainty").strategy == "uncertainty"
+
+
+def test_trainer_gives_robustseg_teacher_encoders_the_low_feedback_rate(rig, tmp_path):
+    cfg = tiny_config(strategy="robustseg", data=str(rig), out=str(tmp_path / "run"),
+                      modalities=list(MODS), preprocess=PREPROCESS)
+    trainer = Trainer(cfg, load_data(cfg))
+    lrs = {}
+    for group in trainer.opt.param_groups:
+        for p in group["params"]:
+            lrs[id(p)] = group["lr"]
+    base = cfg.optim.lr
+    teacher = {id(p) for p in trainer.module.strategy.teacher.encoders.parameters()}
+    assert sorted({lrs[i] for i in teacher}) == [pytest.approx(base * 0.1)]
+    assert sorted({lr for i, lr in lrs.items() if i not in teacher}) == [pytest.approx(base)]
