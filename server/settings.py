@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         description="per-modality frame size limit (bytes as sent); others: max_body_bytes",
     )
     staleness_s: float = Field(1.0, gt=0, description="stream: silent this long = offline")
+    stream_queue_size: int = Field(8, ge=1, description="stream: frames queued per stream "
+                                   "before the oldest unprocessed one is dropped")
+    stream_max_inflight: int = Field(2, ge=1, description="stream: frames in inference at once")
 
     grpc_max_message_bytes: int = Field(64 * _MIB, ge=4 * _MIB)
     tls_cert: Path | None = None

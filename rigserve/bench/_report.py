@@ -84,8 +84,8 @@ def write_section(name: str, title: str, body: str, command: str,
         f"Command: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->\n"
     )
     text = path.read_text() if path.exists() else _HEADER
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->\n?",
-                         re.S)
+    tag = re.escape(name)
+    pattern = re.compile(rf"<!-- bench:{tag} -->.*?<!-- /bench:{tag} -->\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _m: section, text)
     else:

@@ -30,6 +30,7 @@ from rigserve.server.grpc.queues import DropOldestQueue, QueueClosedError, order
 from rigserve.server.metrics import Metrics
 from rigserve.server.router import RawFrame
 from rigserve.server.service import InferenceService, RigPrediction
+from rigserve.server.settings import Settings
 from typing_extensions import override
 
 logger = logging.getLogger(__name__)
@@ -243,13 +244,11 @@ class RigStreamServicer(pb_grpc.RigStreamServicer):
             yield answer
 
 
-def options_from(settings: object, overrides: Mapping[str, object] | None = None) -> StreamOptions:
-    """Stream options from the server settings (fields it does not have keep defaults)."""
-    values = {name: getattr(settings, name) for name in ("staleness_s",)
-              if hasattr(settings, name)}
-    for ours, theirs in (("queue_size", "stream_queue_size"),
-                         ("max_inflight", "stream_max_inflight")):
-        if hasattr(settings, theirs):
-            values[ours] = getattr(settings, theirs)
+def options_from(settings: Settings,
+                 overrides: Mapping[str, object] | None = None) -> StreamOptions:
+    """Stream options from the server settings, with per-server overrides (tests, bench)."""
+    values: dict[str, object] = {"staleness_s": settings.staleness_s,
+                                 "queue_size": settings.stream_queue_size,
+                                 "max_inflight": settings.stream_max_inflight}
     values.update(overrides or {})
-    return StreamOptions(**values)
+    return StreamOptions(**values)  # type: ignore[arg-type]

@@ -29,15 +29,11 @@ logger = logging.getLogger(__name__)
 async def _start_grpc(service: InferenceService, settings: Settings) -> Any | None:
     if settings.grpc_port is None:
         return None
-    try:
-        from rigserve.server.grpc import create_grpc_server
-    except ImportError:
-        logger.warning("gRPC requested on port %s but rigserve.server.grpc has no "
-                       "create_grpc_server yet; serving REST only", settings.grpc_port)
-        return None
+    from rigserve.server.grpc import bound_port, create_grpc_server
+
     server = create_grpc_server(service, settings)
     await server.start()
-    logger.info("gRPC listening on %s:%s", settings.host, settings.grpc_port)
+    logger.info("gRPC listening on %s:%s", settings.host, bound_port(server))
     return server
 
 
@@ -56,13 +52,14 @@ def _lifespan(settings: Settings, install_signal_handlers: bool) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service: InferenceService = app.state.service
-        await service.start()
+        # gRPC comes up first so its health service answers NOT_SERVING while engines load.
         grpc_server = await _start_grpc(service, settings)
         app.state.grpc_server = grpc_server
         loop = asyncio.get_running_loop()
-        if install_signal_handlers:
-            loop.add_signal_handler(signal.SIGHUP, _on_sighup, service)
         try:
+            await service.start()
+            if install_signal_handlers:
+                loop.add_signal_handler(signal.SIGHUP, _on_sighup, service)
             yield
         finally:
             if install_signal_handlers:
