@@ -20,14 +20,19 @@ DEFAULT_QUALITY: dict[str, float] = {"depth": 0.9, "lidar": 0.9, "mmwave": 0.7, 
 
 @dataclass(frozen=True)
 class NoiseRange:
-    """A noise parameter's value at quality 1 (``clean``) and at quality 0 (``worst``)."""
+    """A noise parameter's value at quality 1 (``clean``) and at quality 0 (``worst``).
+
+    In between it moves as ``(1 - q) ** power``: 1 is linear; a larger power keeps the
+    sensor usable over most of the knob and collapses it near 0 (thermal noise in dB-like
+    terms).
+    """
 
     clean: float
     worst: float
+    power: float = 1.0
 
     def at(self, quality: float) -> float:
-        # Linear in (1 - q): the knob reads as "fraction of the way to the worst sensor".
-        return self.clean + (1.0 - quality) * (self.worst - self.clean)
+        return self.clean + (1.0 - quality) ** self.power * (self.worst - self.clean)
 
 
 def level(noise: NoiseRange, quality: float) -> float:

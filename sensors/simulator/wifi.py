@@ -28,11 +28,12 @@ FREQS = CENTER_HZ + SUBCARRIERS * 312.5e3
 WAVELENGTH = C / CENTER_HZ
 ANTENNAS, PACKETS = 3, 10
 
-AGC_DB = NoiseRange(0.3, 4.0)            # gain jitter per packet, dB
-THERMAL = NoiseRange(0.02, 0.6)          # noise amplitude relative to the mean |H|
+AGC_DB = NoiseRange(0.3, 8.0, power=2.0)           # gain jitter per packet, dB
+THERMAL = NoiseRange(0.01, 1.0, power=3.0)         # noise amplitude relative to the mean |H|
 TIMING_NS = NoiseRange(2.0, 40.0)        # per-packet timing offset (phase slope), ns
 BAD_FRAME = NoiseRange(0.01, 0.2)        # probability a frame holds inf/NaN entries
 WALL_GAMMA, FURNITURE_RCS, BODY_REFLECTIVITY = 0.45, 0.5, 0.6
+BLOCKING_PER_M = 2.0  # path loss exponent per metre of blocking body-part radius
 RAW_SCALE = 30.0  # typical raw amplitude after the receiver's gain control
 _PARENT = np.array([p for p, _ in BONES])
 _CHILD = np.array([c for _, c in BONES])
@@ -69,58 +70,88 @@ class WifiLink:
         self.seq = seq
         self.tx = np.asarray(env.wifi_tx)
         self.rx = np.asarray(env.wifi_rx) + np.outer(np.arange(ANTENNAS), [WAVELENGTH / 2, 0, 0])
-        los = np.linalg.norm(self.rx - self.tx, axis=1)[None]                # (1, A)
-        self.los = _channel(los, WAVELENGTH / (4 * np.pi * los))             # (A, F)
-        self.static = self.los + self._static_channel(env.room, env.furniture_array())
+        self._build_paths(env.room)
+        self.furniture = self._furniture_channel(env.furniture_array())
         body = seq.subject.body
         self.body_rcs = BODY_REFLECTIVITY * 2 * body.radii * body.bone_lengths()  # (16,) m^2
-        self.radii = body.radii
+        # Two blocking points per bone, each as strong as the bone is thick.
+        self.block_r = np.repeat(body.radii, 2)
+        self.block_k = BLOCKING_PER_M * self.block_r
         q = ctx.quality.get("wifi", 0.5)
         self.agc, self.thermal = AGC_DB.at(q), THERMAL.at(q)
         self.timing, self.p_bad = TIMING_NS.at(q) * 1e-9, BAD_FRAME.at(q)
-        self.scale = RAW_SCALE / np.abs(self.static).mean()
+        self.scale = RAW_SCALE / np.abs(self.paths.sum(0) + self.furniture).mean()
         # Each receive chain has its own fixed phase offset (uncalibrated radio).
         self.chain_phase = np.random.default_rng(zlib.crc32(env.code.encode())).uniform(
             0, 2 * np.pi, ANTENNAS)
 
-    def _static_channel(self, room: tuple[float, ...], boxes: np.ndarray) -> np.ndarray:
-        """Six image paths (one bounce off each wall, floor, ceiling) and furniture: (A, 114)."""
-        h = np.zeros((ANTENNAS, len(FREQS)), dtype=np.complex128)
+    def _build_paths(self, room: tuple[float, ...]) -> None:
+        """Line of sight and one bounce off each wall, floor and ceiling (image method).
+
+        ``self.paths`` (7, A, F) holds each path's response; ``self.seg_a/seg_b`` (S, 3)
+        the straight segments a body can block and ``self.seg_path`` (S,) their path.
+        """
+        rx_c = self.rx.mean(axis=0)
+        los = np.linalg.norm(self.rx - self.tx, axis=1)[None]                # (1, A)
+        responses = [_channel(los, WAVELENGTH / (4 * np.pi * los))]
+        seg_a, seg_b, seg_path = [self.tx], [rx_c], [0]
         for axis in range(3):
             for wall in room[2 * axis: 2 * axis + 2]:
                 image = self.tx.copy()
                 image[axis] = 2 * wall - image[axis]  # mirror source: one wall bounce
                 d = np.linalg.norm(self.rx - image, axis=1)[None]
-                h += _channel(d, WALL_GAMMA * WAVELENGTH / (4 * np.pi * d))
-        if len(boxes):
-            centres = (boxes[:, 0::2] + boxes[:, 1::2]) / 2
-            length, amp = _paths(self.tx, self.rx, centres, np.full(len(boxes), FURNITURE_RCS))
-            h += _channel(length, amp)
-        return h
+                responses.append(_channel(d, WALL_GAMMA * WAVELENGTH / (4 * np.pi * d)))
+                # The bounce point: where the image-to-receiver line meets the wall.
+                f = (wall - image[axis]) / (rx_c[axis] - image[axis])
+                bounce = image + f * (rx_c - image)
+                seg_a += [self.tx, bounce]
+                seg_b += [bounce, rx_c]
+                seg_path += [len(responses) - 1] * 2
+        self.paths = np.stack(responses)
+        self.seg_a, self.seg_b = np.stack(seg_a), np.stack(seg_b)
+        self.seg_path = np.asarray(seg_path)
 
-    def _packet_bodies(self, index: int) -> np.ndarray:
-        """Bone midpoints at each packet time, (10, 16, 3): interpolated from the last frame."""
+    def _furniture_channel(self, boxes: np.ndarray) -> np.ndarray:
+        if not len(boxes):
+            return np.zeros((ANTENNAS, len(FREQS)), dtype=np.complex128)
+        centres = (boxes[:, 0::2] + boxes[:, 1::2]) / 2
+        length, amp = _paths(self.tx, self.rx, centres, np.full(len(boxes), FURNITURE_RCS))
+        return _channel(length, amp)
+
+    def _packet_joints(self, index: int) -> np.ndarray:
+        """Joints at each packet time, (10, 17, 3): interpolated from the previous frame."""
         joints = self.seq.joints
         prev = joints[index - 1] if index > 0 else joints[0] - self.seq.velocities[0] / 10.0
-        mids_now = (joints[index][_PARENT] + joints[index][_CHILD]) / 2
-        mids_prev = (prev[_PARENT] + prev[_CHILD]) / 2
         w = ((np.arange(PACKETS) + 1) / PACKETS)[:, None, None]
-        return mids_prev * (1 - w) + mids_now * w
+        return prev * (1 - w) + joints[index] * w
 
-    def _shadowing(self, mids: np.ndarray) -> np.ndarray:
-        """Attenuation of the direct path by a body near it: (10, A) in (0, 1]."""
-        seg = self.rx - self.tx                                       # (A, 3)
-        rel = mids[:, :, None, :] - self.tx                           # (10, 16, 1, 3)
-        s = np.clip((rel * seg).sum(-1) / (seg * seg).sum(-1), 0, 1)  # (10, 16, A)
-        gap = np.linalg.norm(rel - s[..., None] * seg, axis=-1) - self.radii[:, None]
-        return 1 - 0.6 * np.exp(-((np.maximum(gap, 0).min(axis=1) / 0.25) ** 2))
+    def _blocking(self, pts: np.ndarray) -> np.ndarray:
+        """Amplitude factor of each path (10, 7): exp(-sum of body blocking of its segments).
+
+        A body point blocks a segment by how deep it sits in the first Fresnel zone there,
+        radius ``sqrt(lambda d1 d2 / (d1 + d2))``.
+        """
+        L = self.seg_b - self.seg_a                                          # (S, 3)
+        rel = pts[:, :, None, :] - self.seg_a                                # (10, B, S, 3)
+        s = np.clip((rel * L).sum(-1) / (L * L).sum(-1), 0.0, 1.0)           # (10, B, S)
+        gap = np.linalg.norm(rel - s[..., None] * L, axis=-1) - self.block_r[:, None]
+        length = np.linalg.norm(L, axis=1)
+        fresnel = np.sqrt(WAVELENGTH * length * s * (1 - s)) + 0.05
+        loss = (self.block_k[:, None] * np.exp(-((np.maximum(gap, 0) / fresnel) ** 2))).sum(1)
+        per_path = np.zeros((pts.shape[0], len(self.paths)))
+        np.add.at(per_path.T, self.seg_path, loss.T)                        # (10, 7)
+        return np.exp(-per_path)
 
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
-        mids = self._packet_bodies(index)
+        joints = self._packet_joints(index)                                  # (10, 17, 3)
+        a, b = joints[:, _PARENT], joints[:, _CHILD]                         # (10, 16, 3)
+        mids = (a + b) / 2
+        blockers = np.concatenate([a * 0.75 + b * 0.25, a * 0.25 + b * 0.75], axis=1)
         length, amp = _paths(self.tx, self.rx, mids, np.broadcast_to(self.body_rcs, mids.shape[:2]))
-        # Shadowing removes part of the direct path from the static channel: (10, A, F).
-        blocked = (1 - self._shadowing(mids))[..., None] * self.los
-        h = self.static[None] - blocked + _channel(length, amp)
+        # (10, 7) @ (7, A*F): blocked propagation paths, + furniture, + body scattering.
+        paths = (self._blocking(blockers) @ self.paths.reshape(len(self.paths), -1)).reshape(
+            PACKETS, ANTENNAS, -1)
+        h = paths + self.furniture + _channel(length, amp)
         h = h.transpose(1, 2, 0) * self.scale                        # (A, F, packets)
         h = self._hardware(h, rng)
         amp_out, phase = np.abs(h), np.angle(h)
