@@ -68,8 +68,8 @@ class ExportOptions:
     opset: int = 18
     exporter: str = "torchscript"
     optimization: str = "extended"
-    parity_frames: int = 64
-    calibration_frames: int = 64
+    parity_frames: int = 32
+    calibration_frames: int = 32
     fp32_tolerance: float = 1e-4
     #: Only these subsets (names like ``depth+lidar``); None = every non-empty subset.
     subsets: tuple[str, ...] | None = None
@@ -122,7 +122,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path,
     from rigserve.training.checkpoint import load_run
 
     loaded = load_run(run_dir)
-    return export_loaded(loaded, out_dir, options or ExportOptions(), run_dir=Path(run_dir))
+    folder = Path(run_dir)
+    folder = folder if folder.is_dir() else folder.parent  # RUN or RUN/checkpoint.pt
+    return export_loaded(loaded, out_dir, options or ExportOptions(), run_dir=folder)
 
 
 def export_loaded(run: Any, out_dir: str | Path, options: ExportOptions, *,

@@ -36,10 +36,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--model-name", default="rig", help="logical model name (default rig)")
     parser.add_argument("--exporter", default="torchscript", choices=("torchscript", "dynamo"),
                         help="torch ONNX exporter (default torchscript: ~10x faster)")
-    parser.add_argument("--parity-frames", type=int, default=64, metavar="N",
-                        help="held-out frames each engine is checked on (default 64)")
-    parser.add_argument("--calibration-frames", type=int, default=64, metavar="N",
-                        help="INT8 calibration frames (default 64)")
+    parser.add_argument("--parity-frames", type=int, default=32, metavar="N",
+                        help="held-out frames each engine is checked on (default 32)")
+    parser.add_argument("--calibration-frames", type=int, default=32, metavar="N",
+                        help="INT8 calibration frames (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_handle)
 
