@@ -55,7 +55,7 @@ def _quality(text: str) -> dict[str, float]:
     from rigserve.sensors.simulator.quality import parse_quality
 
     try:
-        return parse_quality(text)
+        return dict(parse_quality(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

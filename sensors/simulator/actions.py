@@ -10,6 +10,7 @@ by sign, so a pair differs only in which limbs move.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,23 +33,23 @@ def cycle(u: np.ndarray) -> np.ndarray:
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+    return np.asarray(x * x * (3 - 2 * x))
 
 
 def hold(u: np.ndarray) -> np.ndarray:
     f = np.mod(u, 1.0)
-    return _smoothstep(f / 0.25) * (1 - _smoothstep((f - 0.6) / 0.25))
+    return np.asarray(_smoothstep(f / 0.25) * (1 - _smoothstep((f - 0.6) / 0.25)))
 
 
 def strike(u: np.ndarray) -> np.ndarray:
     f = np.mod(u, 1.0)
-    return _smoothstep((f - 0.25) / 0.1) * (1 - _smoothstep((f - 0.4) / 0.25))
+    return np.asarray(_smoothstep((f - 0.25) / 0.1) * (1 - _smoothstep((f - 0.4) / 0.25)))
 
 
 def windup(u: np.ndarray) -> np.ndarray:
     """The preparation before a strike (arm back, knee bent): peaks just before it."""
     f = np.mod(u, 1.0)
-    return _smoothstep(f / 0.2) * (1 - _smoothstep((f - 0.22) / 0.08))
+    return np.asarray(_smoothstep(f / 0.2) * (1 - _smoothstep((f - 0.22) / 0.08)))
 
 
 class Pose:
@@ -109,12 +110,16 @@ class ActionPattern:
 ACTIONS: dict[str, ActionPattern] = {}
 
 
+def _sided(fn: Callable[..., Pose], side: str, u: np.ndarray, a: float) -> Pose:
+    return fn(u, a, side)
+
+
 def register_action(code: str, period_s: float, side: str | None = None
                     ) -> Callable[[Callable[..., Pose]], Callable[..., Pose]]:
     def deco(fn: Callable[..., Pose]) -> Callable[..., Pose]:
         if code in ACTIONS:
             raise ValueError(f"action {code} is already registered")
-        prog: Program = fn if side is None else (lambda u, a, _f=fn, _s=side: _f(u, a, _s))
+        prog: Program = fn if side is None else functools.partial(_sided, fn, side)
         ACTIONS[code] = ActionPattern(code, ACTION_NAMES[ACTION_CODES.index(code)], period_s, prog)
         return fn
     return deco

@@ -71,7 +71,7 @@ class Body:
 
     def bone_lengths(self) -> np.ndarray:
         """(16,) metres, in specs.BONES order."""
-        return np.linalg.norm(self.offsets[[c for _, c in BONES]], axis=1)
+        return np.asarray(np.linalg.norm(self.offsets[[c for _, c in BONES]], axis=1))
 
 
 def make_body(height: float, proportions: dict[str, float] | None = None) -> Body:

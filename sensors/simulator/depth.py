@@ -64,7 +64,7 @@ class DepthCamera:
         H, W = self.size
         boxes = np.stack([v.min(1) - pad, v.max(1) + pad + 1,
                           u.min(1) - pad, u.max(1) + pad + 1], 1)
-        return np.clip(boxes, 0, [H, H, W, W]).astype(np.intp)
+        return np.asarray(np.clip(boxes, 0, [H, H, W, W]).astype(np.intp))
 
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
         H, W = self.size
@@ -79,21 +79,23 @@ class DepthCamera:
 
     def _sensor_noise(self, z: np.ndarray, body: np.ndarray,
                       rng: np.random.Generator) -> np.ndarray:
-        clean = z
+        # float32 from here on: millimetre output needs no more, and it halves the cost.
+        z = z.astype(np.float32)
         edges = self._edges(body)
         if edges.any():
             # Flying pixels: the sensor blends foreground and the background behind it.
-            bg = self.background.reshape(z.shape)[edges]
-            blend = rng.random(bg.shape)
-            corrupt = rng.random(bg.shape) < self.p_edge
-            z = z.copy()
-            z[edges] = np.where(corrupt, clean[edges] + blend * (bg - clean[edges]), clean[edges])
-        noisy = z + rng.standard_normal(z.shape) * (self.s0 + self.s2 * z * z)
+            fg, bg = z[edges], self.background.reshape(z.shape)[edges].astype(np.float32)
+            blend = rng.random(fg.shape, dtype=np.float32)
+            corrupt = rng.random(fg.shape, dtype=np.float32) < self.p_edge
+            z[edges] = np.where(corrupt, fg + blend * (bg - fg), fg)
+        sigma = np.float32(self.s0) + np.float32(self.s2) * z * z
+        noisy = z + rng.standard_normal(z.shape, dtype=np.float32) * sigma
         p_missing = self.p_miss + self.p_far * np.minimum(z / MAX_RANGE_M, 1.0) ** 2
-        missing = (rng.random(z.shape) < p_missing) | (noisy < MIN_RANGE_M) | (noisy > MAX_RANGE_M)
-        mm = np.rint(noisy * 1000.0)
-        mm[missing | ~np.isfinite(mm)] = 0
-        return mm.clip(0, 65535).astype(np.uint16)
+        missing = rng.random(z.shape, dtype=np.float32) < p_missing
+        missing |= ~((noisy >= MIN_RANGE_M) & (noisy <= MAX_RANGE_M))  # also catches inf/NaN
+        mm = np.rint(noisy * np.float32(1000.0))
+        mm[missing] = 0
+        return np.asarray(mm.astype(np.uint16))  # in range: noisy <= MAX_RANGE_M (8000 mm)
 
     @staticmethod
     def _edges(mask: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ class DepthCamera:
         inner[:-1] &= mask[1:]
         inner[:, 1:] &= mask[:, :-1]
         inner[:, :-1] &= mask[:, 1:]
-        return mask & ~inner
+        return np.asarray(mask & ~inner)
 
 
 register_renderer("depth")(DepthCamera)

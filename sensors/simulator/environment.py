@@ -36,7 +36,7 @@ class Mount:
         cy, sy, cp, sp = np.cos(self.yaw), np.sin(self.yaw), np.cos(self.pitch), np.sin(self.pitch)
         yaw = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
         pitch = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
-        return yaw @ pitch
+        return np.asarray(yaw @ pitch)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def ray_capsule_pairs(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np
     y = baoa + t_cyl * bard  # axial coordinate of the hit, in units of |ba|
     t_cyl = np.where((h >= 0) & (k2 > 1e-12) & (t_cyl > 0) & (y > 0) & (y < baba), t_cyl, INF)
     caps = np.minimum(_sphere_pairs(oa, dirs, r), _sphere_pairs(origin - b, dirs, r))
-    return np.minimum(t_cyl, caps)
+    return np.asarray(np.minimum(t_cyl, caps))
 
 
 def ray_capsules(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -88,7 +88,7 @@ def ray_room(origin: np.ndarray, dirs: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         # Per axis, the wall the ray runs towards: (N, 3) distances, the nearest wins.
         t = np.where(dirs > 0, (hi - origin) / dirs, np.where(dirs < 0, (lo - origin) / dirs, INF))
-    return t.min(axis=1)
+    return np.asarray(t.min(axis=1))
 
 
 def ray_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -104,15 +104,15 @@ def ray_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray) -> np.nda
     near = np.nanmax(np.minimum(t1, t2), axis=2)       # (N, K)
     far = np.nanmin(np.maximum(t1, t2), axis=2)
     hit = (near <= far) & (far > 0) & (near > 0)
-    return np.where(hit, near, INF).min(axis=1)
+    return np.asarray(np.where(hit, near, INF).min(axis=1))
 
 
 def ray_scene(origin: np.ndarray, dirs: np.ndarray,
               room: tuple[float, float, float, float, float, float], boxes: np.ndarray
               ) -> np.ndarray:
     """The static scene: the nearer of the room shell and the furniture, (N,)."""
-    return np.minimum(ray_room(origin, dirs, room), ray_boxes(origin, dirs, boxes))
+    return np.asarray(np.minimum(ray_room(origin, dirs, room), ray_boxes(origin, dirs, boxes)))
 
 
 def normalize(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.asarray(v / np.linalg.norm(v, axis=-1, keepdims=True))

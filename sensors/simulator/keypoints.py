@@ -8,6 +8,8 @@ depth camera's mount, the infrared pair 5 cm apart), with a detector's pixel noi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .body import JOINT
@@ -59,4 +61,4 @@ class KeypointCamera:
 
 
 for _name, _offset in CAMERA_OFFSETS.items():
-    register_renderer(_name)(lambda ctx, _o=_offset: KeypointCamera(ctx, _o))
+    register_renderer(_name)(functools.partial(KeypointCamera, offset=_offset))

@@ -47,7 +47,7 @@ class Lidar:
 
     def _in_roi(self, pts: np.ndarray, margin: float = 0.0) -> np.ndarray:
         lo, hi = self.roi[0::2] - margin, self.roi[1::2] + margin
-        return np.all((pts >= lo) & (pts <= hi), axis=1)
+        return np.asarray(np.all((pts >= lo) & (pts <= hi), axis=1))
 
     def _capsule_boxes(self, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Beam-grid boxes (C, 4) = ring0, ring1, col0, col1 covering each capsule."""

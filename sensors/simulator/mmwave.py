@@ -84,7 +84,7 @@ class Radar:
                                                                          strict=True))
         local = np.column_stack([r * np.cos(el) * np.sin(az), r * np.cos(el) * np.cos(az),
                                  r * np.sin(el)])
-        return self.origin + local
+        return np.asarray(self.origin + local)
 
     def _ghosts(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = rng.poisson(self.ghosts)

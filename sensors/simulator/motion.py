@@ -81,7 +81,7 @@ def _idle_sway(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     amps = rng.uniform(0.0, 0.04, size=(3, NUM_JOINTS, 3))
     # Sum of three slow sinusoids per angle: (T, 1, 1, 1) against (3, 17, 3) -> (T, 17, 3).
     waves = amps * np.sin(2 * np.pi * freqs * t[:, None, None, None] + phases)
-    return waves.sum(axis=1)
+    return np.asarray(waves.sum(axis=1))
 
 
 def generate_sequence(seed: int, env: str, subject: str, action: str, frames: int) -> Sequence:

@@ -32,7 +32,7 @@ class NoiseRange:
     power: float = 1.0
 
     def at(self, quality: float) -> float:
-        return self.clean + (1.0 - quality) ** self.power * (self.worst - self.clean)
+        return float(self.clean + (1.0 - quality) ** self.power * (self.worst - self.clean))
 
 
 def level(noise: NoiseRange, quality: float) -> float:

@@ -123,7 +123,7 @@ class WifiLink:
         joints = self.seq.joints
         prev = joints[index - 1] if index > 0 else joints[0] - self.seq.velocities[0] / 10.0
         w = ((np.arange(PACKETS) + 1) / PACKETS)[:, None, None]
-        return prev * (1 - w) + joints[index] * w
+        return np.asarray(prev * (1 - w) + joints[index] * w)
 
     def _blocking(self, pts: np.ndarray) -> np.ndarray:
         """Amplitude factor of each path (10, 7): exp(-sum of body blocking of its segments).
@@ -168,7 +168,7 @@ class WifiLink:
         offset = np.exp(1j * (cfo[None, None] + slope[None] + self.chain_phase[:, None, None]))
         noise = (rng.standard_normal(h.shape) + 1j * rng.standard_normal(h.shape)) * (
             self.thermal * RAW_SCALE / np.sqrt(2))
-        return h * gain * offset + noise
+        return np.asarray(h * gain * offset + noise)
 
 
 register_renderer("wifi")(WifiLink)
