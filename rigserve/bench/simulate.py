@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth sizes HxW to time, comma-separated (first = demo size)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes for the pooled run (default: all cores)")
+    parser.add_argument("--scratch", type=Path, default=None,
+                        help="folder to write the simulated files under (default: the system "
+                        "temp folder; file creation speed depends on its file system)")
     parser.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
 
 
@@ -76,14 +79,15 @@ def _reader_fps(root: Path) -> tuple[int, float]:
 def run(args: argparse.Namespace) -> int:
     from rigserve.cli.simulate import parse_size
 
-    with tempfile.TemporaryDirectory(prefix="rigserve-simbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rigserve-simbench-", dir=args.scratch) as tmp:
         rows, demo_root = _write_rows(args, Path(tmp))
         n_read, read_fps = _reader_fps(demo_root)
+        scratch = Path(tmp).parent
     demo = parse_size(args.sizes.split(",")[0])
     body = (
         f"All modalities (depth, lidar, mmwave, wifi, rgb, infra1, infra2 + ground truth), "
         f"subjects {args.subjects}, actions {args.actions}, {args.frames} frames each; "
-        "files written to a temporary folder.\n\n"
+        f"files written under {scratch}.\n\n"
         + markdown_table(["depth H x W", "processes", "frames", "frames/s (files written)",
                           "KiB per frame"], rows)
         + f"\n\nPer-sensor render cost in memory, depth {demo[0]}x{demo[1]} (ms per frame):\n\n"
