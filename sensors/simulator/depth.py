@@ -50,7 +50,7 @@ class DepthCamera:
         self.background = ray_scene(self.origin, self.dirs, seq.env.room,
                                     seq.env.furniture_array()) * self.cos
         self.seq = seq
-        q = ctx.quality.get("depth", 0.9)
+        q = ctx.quality_of("depth")
         self.s0, self.s2 = SIGMA0.at(q), SIGMA2.at(q)
         self.p_miss, self.p_far, self.p_edge = MISSING.at(q), MISSING_FAR.at(q), EDGE.at(q)
 

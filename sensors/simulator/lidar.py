@@ -41,7 +41,7 @@ class Lidar:
         self.roi = np.asarray(seq.env.roi)
         hits = self.origin + self.static_t[:, None] * self.dirs
         self.static_near = self._in_roi(hits, _NEAR_ROI_M)
-        q = ctx.quality.get("lidar", 0.9)
+        q = ctx.quality_of("lidar")
         self.sigma, self.p_drop = RANGE_SIGMA.at(q), DROPOUT.at(q)
         self.p_ring, self.spurious = RING_DROPOUT.at(q), SPURIOUS.at(q)
 

@@ -42,7 +42,7 @@ class Radar:
         # Radar cross-section of each scatterer ~ projected area of its bone segment.
         self.rcs = np.repeat(2 * body.radii * lengths / len(_FRACTIONS), len(_FRACTIONS))
         self.radius = np.repeat(body.radii, len(_FRACTIONS))
-        q = ctx.quality.get("mmwave", 0.7)
+        q = ctx.quality_of("mmwave")
         self.sens, self.ghosts = SENSITIVITY.at(q), GHOSTS.at(q)
         self.sig = np.array([RANGE_SIGMA.at(q), AZ_SIGMA.at(q), EL_SIGMA.at(q)])
         self.sig_v = DOPPLER_SIGMA.at(q)

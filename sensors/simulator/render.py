@@ -15,14 +15,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from .motion import Sequence
+from .quality import DEFAULT_QUALITY
 
 
 @dataclass(frozen=True)
 class RenderContext:
     sequence: Sequence
     depth_size: tuple[int, int] = (480, 640)
-    #: modality -> quality in [0, 1] (resolved, see quality.resolve_quality)
+    #: modality -> quality in [0, 1]; sensors not named take quality.DEFAULT_QUALITY
     quality: dict[str, float] = field(default_factory=dict)
+
+    def quality_of(self, modality: str) -> float:
+        return self.quality.get(modality, DEFAULT_QUALITY[modality])
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class WifiLink:
         # Two blocking points per bone, each as strong as the bone is thick.
         self.block_r = np.repeat(body.radii, 2)
         self.block_k = BLOCKING_PER_M * self.block_r
-        q = ctx.quality.get("wifi", 0.5)
+        q = ctx.quality_of("wifi")
         self.agc, self.thermal = AGC_DB.at(q), THERMAL.at(q)
         self.timing, self.p_bad = TIMING_NS.at(q) * 1e-9, BAD_FRAME.at(q)
         self.scale = RAW_SCALE / np.abs(self.paths.sum(0) + self.furniture).mean()
