@@ -150,6 +150,8 @@ def simulate(out_dir: str | os.PathLike[str], *, environments: Iterable[str] | N
     """
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (or None for one per CPU core), got {workers}")
     h, w = (int(v) for v in depth_size)
     if h < 8 or w < 8:
         raise ValueError(f"depth_size must be at least 8x8 (H, W), got {depth_size}")
