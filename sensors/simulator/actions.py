@@ -23,6 +23,7 @@ from .body import JOINT
 # a rotation about y (abduction) or z (horizontal swing) by +angle moves a left limb outward.
 _OUT = {"left": 1.0, "right": -1.0}
 _OTHER = {"left": "right", "right": "left"}
+SIDES = ("left", "right")
 
 
 # ---- envelopes: u is the phase in cycles, outputs in [0, 1] ----------------------------
@@ -132,19 +133,14 @@ def get_action(code: str) -> ActionPattern:
         raise ValueError(f"unknown action {code!r}; accepted: A01..A{len(ACTIONS):02d}") from None
 
 
-def _arms(p: Pose, fn: Callable[[str], object]) -> Pose:
-    for side in ("left", "right"):
-        fn(side)
-    return p
-
-
 # ---- the programs ---------------------------------------------------------------------
 
 @register_action("A01", 4.0)
 def stretching_and_relaxing(u: np.ndarray, a: float) -> Pose:
     s = hold(u) * a
     p = Pose(u)
-    _arms(p, lambda side: p.abduct(side, "shoulder", 2.8 * s))
+    for side in SIDES:
+        p.abduct(side, "shoulder", 2.8 * s)
     p.bow("spine", -0.15 * s).lift += 0.04 * s  # lean back and rise on the toes
     return p
 
@@ -153,8 +149,8 @@ def stretching_and_relaxing(u: np.ndarray, a: float) -> Pose:
 def horizontal_chest_expansion(u: np.ndarray, a: float) -> Pose:
     s = cycle(u) * a
     p = Pose(u)
-    _arms(p, lambda side: (p.flex(side, "shoulder", 1.5), p.swing_out(side, "shoulder", 1.4 * s),
-                           p.bend_elbow(side, 0.1)))
+    for side in SIDES:
+        p.flex(side, "shoulder", 1.5).swing_out(side, "shoulder", 1.4 * s).bend_elbow(side, 0.1)
     return p
 
 
@@ -162,8 +158,9 @@ def horizontal_chest_expansion(u: np.ndarray, a: float) -> Pose:
 def vertical_chest_expansion(u: np.ndarray, a: float) -> Pose:
     s = cycle(u) * a
     p = Pose(u)
-    _arms(p, lambda side: (p.flex(side, "shoulder", 0.6 + 2.3 * s),
-                           p.abduct(side, "shoulder", 0.3), p.bend_elbow(side, 0.7 * (1 - s))))
+    for side in SIDES:
+        p.flex(side, "shoulder", 0.6 + 2.3 * s).abduct(side, "shoulder", 0.3)
+        p.bend_elbow(side, 0.7 * (1 - s))
     return p
 
 
@@ -171,8 +168,8 @@ def _twist(u: np.ndarray, a: float, side: str) -> Pose:
     s = cycle(u) * a
     p = Pose(u)
     p.twist(side, "spine", 0.7 * s).twist(side, "thorax", 0.3 * s)
-    _arms(p, lambda sd: (p.flex(sd, "shoulder", 0.5), p.abduct(sd, "shoulder", 0.35),
-                         p.bend_elbow(sd, 1.7)))
+    for sd in SIDES:  # hands in front of the chest
+        p.flex(sd, "shoulder", 0.5).abduct(sd, "shoulder", 0.35).bend_elbow(sd, 1.7)
     return p
 
 
@@ -210,7 +207,8 @@ def _lunge_front(u: np.ndarray, a: float, side: str) -> Pose:
     p.flex(side, "hip", 1.1 * s).bend_knee(side, 1.3 * s)
     p.flex(back, "hip", -0.35 * s).bend_knee(back, 0.5 * s)
     p.move(dy=0.35 * s)
-    _arms(p, lambda sd: (p.abduct(sd, "shoulder", 0.35), p.bend_elbow(sd, 1.2)))  # hands on hips
+    for sd in SIDES:  # hands on the hips
+        p.abduct(sd, "shoulder", 0.35).bend_elbow(sd, 1.2)
     return p
 
 
@@ -222,7 +220,8 @@ register_action("A10", 3.0, "right")(_lunge_front)
 def limb_extension_both(u: np.ndarray, a: float) -> Pose:
     s = cycle(u) * a
     p = Pose(u)
-    _arms(p, lambda side: (p.abduct(side, "shoulder", 1.5 * s), p.flex(side, "shoulder", 0.35 * s)))
+    for side in SIDES:
+        p.abduct(side, "shoulder", 1.5 * s).flex(side, "shoulder", 0.35 * s)
     p.bow("spine", -0.1 * s).lift += 0.02 * s
     return p
 
@@ -231,7 +230,7 @@ def limb_extension_both(u: np.ndarray, a: float) -> Pose:
 def squat(u: np.ndarray, a: float) -> Pose:
     s = cycle(u) * a
     p = Pose(u)
-    for side in ("left", "right"):
+    for side in SIDES:
         p.flex(side, "hip", 1.5 * s).bend_knee(side, 2.1 * s).flex(side, "shoulder", 1.5 * s)
     p.bow("spine", 0.35 * s)
     return p
@@ -278,7 +277,7 @@ def picking_up_things(u: np.ndarray, a: float) -> Pose:
     s = hold(u) * a
     p = Pose(u)
     p.bow("spine", 1.1 * s).bow("thorax", 0.3 * s)
-    for side in ("left", "right"):
+    for side in SIDES:
         p.flex(side, "hip", 0.5 * s).bend_knee(side, 0.9 * s).flex(side, "shoulder", 0.9 * s)
     return p
 
@@ -301,7 +300,8 @@ def _kick(u: np.ndarray, a: float, side: str) -> Pose:
     p = Pose(u)
     p.flex(side, "hip", -0.3 * w + 1.3 * s).bend_knee(side, 1.2 * w + 0.1 * s)
     p.bend_knee(_OTHER[side], 0.15 * (w + s))
-    _arms(p, lambda sd: p.abduct(sd, "shoulder", 0.35 * (w + s)))
+    for sd in SIDES:  # arms out for balance
+        p.abduct(sd, "shoulder", 0.35 * (w + s))
     return p
 
 
@@ -327,7 +327,7 @@ def jumping_up(u: np.ndarray, a: float) -> Pose:
     crouch = np.exp(-(((f - 0.2) / 0.09) ** 2)) + 0.6 * np.exp(-(((f - 0.8) / 0.06) ** 2))
     air = np.where((f > 0.3) & (f < 0.7), np.sin(np.pi * (f - 0.3) / 0.4), 0.0)
     p = Pose(u)
-    for side in ("left", "right"):
+    for side in SIDES:
         p.flex(side, "hip", 0.7 * crouch * a).bend_knee(side, 1.1 * crouch * a)
         p.flex(side, "shoulder", -0.6 * crouch * a + 2.4 * air * a)
     p.bow("spine", 0.25 * crouch * a)
