@@ -49,6 +49,11 @@ class Lidar:
         lo, hi = self.roi[0::2] - margin, self.roi[1::2] + margin
         return np.asarray(np.all((pts >= lo) & (pts <= hi), axis=1))
 
+    def _returns(self, rays: np.ndarray, t: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Points (N, 3) of the kept returns that fall inside the region of interest."""
+        pts = self.origin + t[keep, None] * self.dirs[rays[keep]]
+        return np.asarray(pts[self._in_roi(pts)])
+
     def _capsule_boxes(self, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Beam-grid boxes (C, 4) = ring0, ring1, col0, col1 covering each capsule."""
         ends = (np.stack([a, b], axis=1) - self.origin) @ self.rot  # (C, 2, 3) sensor frame
@@ -72,14 +77,15 @@ class Lidar:
         dead_rings = rng.random(self.grid[0]) < self.p_ring
         keep = (rng.random(rays.size) >= self.p_drop) & ~dead_rings[ring] & np.isfinite(t)
         t = t + rng.standard_normal(t.shape) * self.sigma
-        pts = self.origin + t[keep, None] * self.dirs[rays[keep]]
-        pts = pts[self._in_roi(pts)]
+        pts = self._returns(rays, t, keep)
+        if len(pts) == 0:
+            # Dropout took every return: report the frame undropped rather than write an
+            # empty .bin (which the reader would skip); with a body on stage this is non-empty.
+            pts = self._returns(rays, t, np.isfinite(t))
         n_spur = rng.poisson(self.spurious)
         if n_spur:
             spur = self.roi[0::2] + rng.random((n_spur, 3)) * (self.roi[1::2] - self.roi[0::2])
             pts = np.concatenate([pts, spur])
-        if len(pts) == 0:  # an empty .bin would make the reader skip the frame
-            pts = (self.roi[0::2] + self.roi[1::2])[None] / 2
         return Rendered(pts.astype(np.float64))
 
 
