@@ -17,8 +17,8 @@ any subset of sequences reproduces the same files."""
 _EPILOG = """\
 examples:
   rigserve simulate --out data/rig         # all 40 subjects x 27 actions x 297 frames
-  rigserve simulate --out data/tiny --subjects S01,S11 --actions A01-A05 --frames 30 \
-      --depth-size 120x160
+  rigserve simulate --out data/tiny --subjects S01,S11 --actions A01-A05 --frames 30
+  rigserve simulate --out data/demo --subjects S01-S04 --frames 60 --depth-size 120x160
   rigserve simulate --out data/e4 --environments E04 --frames 60
   rigserve simulate --out data/noisy-wifi --subjects S01-S03 --quality wifi=0.1,mmwave=0.4
   rigserve simulate --out data/depth-only --subjects S01 --modalities depth
