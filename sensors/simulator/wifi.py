@@ -3,8 +3,10 @@
 The channel of subcarrier f at receive antenna a is a sum of propagation paths
 ``H(f) = sum_k a_k exp(-j 2 pi f d_k / c)`` (d_k the path length): line of sight,
 one image path per wall/floor/ceiling, furniture and each body segment as bistatic
-scatterers (``a ~ lambda sqrt(sigma) / ((4 pi)^1.5 d_tx d_rx)``); a body near the direct
-path shadows it. 114 subcarriers of a 40 MHz HT channel at 5.32 GHz (indices -58..-2,
+scatterers (``a ~ lambda sqrt(sigma) / ((4 pi)^1.5 d_tx d_rx)``). Body parts inside a
+path's first Fresnel zone attenuate it (the dominant, smooth way a body changes CSI
+amplitude), so the channel depends on where limbs are, not only on the phase of echoes.
+114 subcarriers of a 40 MHz HT channel at 5.32 GHz (indices -58..-2,
 2..58, 312.5 kHz apart), 3 antennas half a wavelength apart, 10 packets per frame with
 the body interpolated between frames. Hardware: automatic gain control jitter per
 packet, carrier/sampling phase offsets, thermal noise, and now and then inf/NaN entries
