@@ -86,6 +86,18 @@ class RepositoryError(ServerError):
     grpc_code = "INTERNAL"
 
 
+class LoadFailed(RepositoryError):  # noqa: N818 (Triton's word: "load failed for model")
+    """A requested (re)load failed; the engines loaded before keep serving.
+
+    Triton answers a failed ``repository/models/{m}/load`` with 400 / INVALID_ARGUMENT
+    (the request named a model or repository that cannot be loaded), not 500: the
+    server is healthy. Only a failed load at start-up is the server's own 500.
+    """
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
+
 def from_sensor_error(exc: Exception) -> ServerError:
     """Translate a `rigserve.sensors` error (bad frame, bad file, unknown modality).
 

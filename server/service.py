@@ -21,7 +21,13 @@ import numpy as np
 from rigserve.sensors.preprocess import PreprocessSpec
 from rigserve.server.batcher import DynamicBatcher
 from rigserve.server.engines import EngineOptions
-from rigserve.server.errors import NotReady, ServerError, grpc_code_of, http_status_of
+from rigserve.server.errors import (
+    LoadFailed,
+    NotReady,
+    ServerError,
+    grpc_code_of,
+    http_status_of,
+)
 from rigserve.server.metrics import Metrics
 from rigserve.server.model_info import ModelCatalog
 from rigserve.server.repository import Repository, load_repository
@@ -120,18 +126,35 @@ class InferenceService:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def reload(self) -> None:
-        """Load the repository again and swap it in atomically; on failure keep the old."""
+        """Load the repository again and swap it in atomically; on failure keep the old.
+
+        Raises :class:`LoadFailed` (400 / INVALID_ARGUMENT, as Triton answers a failed
+        load) naming what could not be loaded.
+        """
         async with self._reload_lock:
             try:
                 new = await self._build()
-            except Exception:
+            except Exception as exc:
                 self.metrics.reloads.labels("failure").inc()
-                raise
+                reason = exc.message if isinstance(exc, ServerError) else f"{exc}"
+                raise LoadFailed(f"load failed for repository {self.settings.repository}: "
+                                 f"{reason}; still serving the previously loaded engines"
+                                 ) from exc
             old, self._gen = self._gen, new
             self.metrics.reloads.labels("success").inc()
             logger.info("reloaded %s: %d engines", self.settings.repository, len(new.batchers))
         if old is not None:
             await old.close()
+
+    async def load_model(self, model: str) -> None:
+        """Triton's repository ``load`` for ``model``: the repository is served whole, so
+        loading any of its models reloads every engine (:meth:`reload`)."""
+        known = self._current().catalog.names
+        if model not in known:
+            # Triton: "failed to load 'm', failed to poll from model repository" -> 400.
+            raise LoadFailed(f"failed to load {model!r}: no such model in the repository; "
+                             f"models: {', '.join(sorted(known))}")
+        await self.reload()
 
     async def _build(self) -> _Generation:
         s = self.settings

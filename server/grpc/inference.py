@@ -1,8 +1,9 @@
 """``inference.GRPCInferenceService``: the KServe v2 / Triton gRPC protocol.
 
 Thin translation between protobuf messages and :class:`InferenceService`; the router,
-batcher and metrics are the ones REST uses. RPCs rigserve does not implement
-(statistics, repository control, shared memory, trace/log settings) keep the generated
+batcher and metrics are the ones REST uses. Repository control
+is index and load (load = atomic reload of the whole repository). RPCs rigserve does not
+implement (statistics, unload, shared memory, trace/log settings) keep the generated
 base class's UNIMPLEMENTED answer.
 """
 
@@ -79,6 +80,22 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig(),
                                        ignore_unknown_fields=True)
         return pb.ModelConfigResponse(config=parsed)
+
+    @override
+    async def RepositoryIndex(self, request: pb.RepositoryIndexRequest,
+                              context: grpc.aio.ServicerContext) -> pb.RepositoryIndexResponse:
+        state = "READY" if self._service.ready else "UNAVAILABLE"
+        return pb.RepositoryIndexResponse(models=[
+            pb.RepositoryIndexResponse.ModelIndex(name=n, version="1", state=state)
+            for n in sorted(self._service.catalog.names)])
+
+    @override
+    async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.RepositoryModelLoadResponse:
+        # A failed load answers INVALID_ARGUMENT (LoadFailed), as Triton does.
+        await self._service.load_model(request.model_name)
+        return pb.RepositoryModelLoadResponse()
 
     @override
     async def ModelInfer(self, request: pb.ModelInferRequest,

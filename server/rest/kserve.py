@@ -112,9 +112,7 @@ async def repository_index(request: Request) -> JSONResponse:
 @router.post("/repository/models/{model_name}/load")
 async def repository_load(request: Request, model_name: str) -> JSONResponse:
     """Reload the repository from disk and swap every engine atomically."""
-    service = get_service(request)
-    service.catalog.check(model_name)
-    await service.reload()
+    await get_service(request).load_model(model_name)
     return JSONResponse({})
 
 

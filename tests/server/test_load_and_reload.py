@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.server.live_server import serve_in_thread
+from tests.server.live_server import ServerHandle, serve_in_thread
 
 
 def _full_batch_request(batch: int) -> tuple[bytes, dict[str, str]]:
@@ -90,17 +90,38 @@ def test_reload_under_load_fails_no_request(tiny_repo: Path) -> None:
     assert 'rigserve_repository_reloads_total{result="success"} 3.0' in metrics
 
 
-def test_failed_reload_keeps_serving_the_previous_engines(tiny_repo: Path,
-                                                          tmp_path: Path) -> None:
+def test_failed_reload_answers_400_like_triton_and_keeps_serving(tiny_repo: Path,
+                                                                 tmp_path: Path) -> None:
     repo = Path(shutil.copytree(tiny_repo, tmp_path / "repo"))
     body, headers = _full_batch_request(batch=1)
     with serve_in_thread(repo) as live:
         with (repo / "engines/lidar.fp32.onnx").open("ab") as fh:
             fh.write(b"tampered")
         r = httpx.post(f"{live.url}/v2/repository/models/rig/load")
-        assert r.status_code == 500
+        # Triton answers a model that cannot load with 400, not a server error.
+        assert r.status_code == 400
+        assert "load failed" in r.json()["error"]
         assert "sha256 mismatch" in r.json()["error"]
+        assert "still serving" in r.json()["error"]
         ok = httpx.post(f"{live.url}/v2/models/rig/infer", content=body, headers=headers)
         assert ok.status_code == 200
         metrics = httpx.get(f"{live.url}/metrics").text
     assert 'rigserve_repository_reloads_total{result="failure"} 1.0' in metrics
+
+
+def test_loading_an_unknown_model_answers_400_naming_the_models(live: ServerHandle) -> None:
+    r = httpx.post(f"{live.url}/v2/repository/models/nope/load")
+    assert r.status_code == 400
+    assert "failed to load 'nope'" in r.json()["error"]
+    assert "rig.depth+lidar" in r.json()["error"]
+
+
+def test_a_manifest_removed_under_the_server_fails_the_reload_with_400(
+        tiny_repo: Path, tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(tiny_repo, tmp_path / "repo"))
+    with serve_in_thread(repo) as live:
+        (repo / "manifest.json").unlink()
+        r = httpx.post(f"{live.url}/v2/repository/models/rig/load")
+        assert r.status_code == 400
+        assert "manifest.json" in r.json()["error"]
+        assert httpx.get(f"{live.url}/v2/health/ready").status_code == 200
