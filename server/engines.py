@@ -27,6 +27,8 @@ ORT_PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPU
 class EngineOptions:
     intra_op_threads: int = 1
     inter_op_threads: int = 1
+    #: Batches of one engine that may run at once (TensorRT: one execution context each).
+    instances: int = 1
 
 
 class Engine(Protocol):
@@ -135,12 +137,14 @@ def _load_onnx(name: str, path: Path, options: EngineOptions) -> Engine:
 
 
 def _trt_available() -> bool:
-    # Native plans need tensorrt plus the runner module (not written yet); until then the
-    # repository's ONNX entries are chosen, which still use the TensorRT EP where present.
-    import importlib.util
+    # tensorrt and cuda-python import and a CUDA device is visible; otherwise the
+    # repository's ONNX entries are chosen (which still use the TensorRT EP where present).
+    from rigserve.server.trt_engine import unavailable_reason
 
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("tensorrt", "rigserve.server.trt_engine"))
+    reason = unavailable_reason()
+    if reason is not None:
+        logger.debug("native TensorRT plans are not used: %s", reason)
+    return reason is None
 
 
 @register_backend("tensorrt", _trt_available)

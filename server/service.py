@@ -162,7 +162,8 @@ class InferenceService:
         repo = await loop.run_in_executor(self._executor, lambda: load_repository(
             s.repository, precision=s.precision, warmup_runs=s.warmup_runs,
             max_batch=s.max_batch_size,
-            options=EngineOptions(s.intra_op_threads, s.inter_op_threads)))
+            options=EngineOptions(s.intra_op_threads, s.inter_op_threads,
+                                  s.engine_instances)))
         batchers = {}
         for subset, le in repo.engines.items():
             assert self._executor is not None
