@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError
+from .mat5 import encode_mat5
+from .png16 import decode_png16, encode_png16
 from .specs import NUM_JOINTS, ModalitySpec, get_modality
 from .validate import describe_expected, shape_matches
 
@@ -66,6 +68,11 @@ _PNG16_MODES = ("I;16", "I;16L", "I;16B", "I")
 
 
 def _decode_png(data: bytes, source: str, _spec: ModalitySpec) -> np.ndarray:
+    fast = decode_png16(data)  # the files our writer makes; anything else goes to Pillow
+    return fast if fast is not None else _decode_png_pillow(data, source)
+
+
+def _decode_png_pillow(data: bytes, source: str) -> np.ndarray:
     from PIL import Image
 
     want = "a 16-bit greyscale PNG (depth in mm)"
@@ -93,17 +100,15 @@ def _decode_png(data: bytes, source: str, _spec: ModalitySpec) -> np.ndarray:
 
 def _encode_png(arr: np.ndarray, target: str, spec: ModalitySpec,
                 extra: Mapping[str, Any]) -> bytes:
-    from PIL import Image
-
     if arr.dtype != np.uint16:
         raise FormatError(target, f"{describe_expected(spec)} (dtype uint16)", f"dtype {arr.dtype}")
-    buf = io.BytesIO()
     # Default level 0 (stored deflate blocks, still a standard PNG): noisy sensor depth
     # barely compresses (480x640 at level 1 is only ~20% smaller) while decoding is ~5x
-    # faster and encoding ~3x faster, and decode speed is the dataset's load path.
-    Image.fromarray(np.ascontiguousarray(arr)).save(
-        buf, format="PNG", compress_level=int(extra.get("compress_level", 0)))
-    return buf.getvalue()
+    # faster and encoding far faster, and decode speed is the dataset's load path.
+    level = extra.get("compress_level", 0)
+    if not isinstance(level, int) or not 0 <= level <= 9:
+        raise ValueError(f"compress_level must be an int in 0..9, got {level!r}")
+    return encode_png16(arr, level)
 
 
 # ---- raw float64 point clouds -----------------------------------------------------------
@@ -164,8 +169,6 @@ def _csi_amplitude(mat: Mapping[str, Any], source: str) -> np.ndarray:
 
 def _encode_mat(arr: np.ndarray, target: str, _spec: ModalitySpec,
                 extra: Mapping[str, Any]) -> bytes:
-    import scipy.io
-
     payload = {"CSIamp": np.asarray(arr, dtype=np.float64)}
     phase = extra.get("phase")
     if phase is not None:
@@ -174,9 +177,8 @@ def _encode_mat(arr: np.ndarray, target: str, _spec: ModalitySpec,
             raise FormatError(target, f"CSIphase of shape {arr.shape} like CSIamp",
                               f"shape {phase.shape}")
         payload["CSIphase"] = phase
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, payload)
-    return buf.getvalue()
+    # Same bytes as scipy.io.savemat after the header text, ~5x faster (see mat5).
+    return encode_mat5(payload)
 
 
 def read_csi(source: Source) -> tuple[np.ndarray, np.ndarray | None]:
