@@ -5,6 +5,12 @@ A batch leaves as soon as the engine is free, with whatever is queued; it waits 
 are in flight and could still join. So a lone client pays no batching delay, and under
 load batches form while the previous one computes. The engine runs in a thread pool,
 off the event loop (ONNX Runtime releases the GIL).
+
+Immediate dispatch: a request that finds the engine idle, nothing queued and no other
+request in flight anywhere in the server cannot be batched with anything, so it skips
+the queue, the worker wake-up and the thread hand-off and runs at once on the calling
+thread, provided the engine is fast (its running mean compute time is at most
+``inline_max_s``), so the event loop is never held longer than a short request's parse.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ class DynamicBatcher:
     def __init__(self, engine: Engine, *, max_batch: int, max_delay_s: float, max_queue: int,
                  executor: Executor, metrics: Metrics,
                  more_coming: Callable[[int], bool] = lambda _n: False,
-                 instances: int = 1) -> None:
+                 instances: int = 1, inline_max_s: float = 0.0) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
@@ -61,6 +67,8 @@ class DynamicBatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._closed = False
         self._avg_compute_s = 1e-3
+        self._inline_max_s = inline_max_s
+        self._running = 0  # batches computing now (worker-run or inline)
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"batcher:{self.engine.name}:{i}")
@@ -80,10 +88,34 @@ class DynamicBatcher:
             raise Overloaded(f"engine {self.engine.name}: queue full ({self.max_queue} requests "
                              "waiting); retry later", retry_after_s=wait)
         rows = next(iter(inputs.values())).shape[0]
+        if self._alone():
+            # One pass of the loop lets requests that already arrived (their tasks are
+            # ready to run) register as in flight; only if none did is this one alone.
+            await asyncio.sleep(0)
+            if self._alone():
+                return self._run_inline(inputs, rows)
         key = tuple(sorted((k, v.shape[1:]) for k, v in inputs.items()))
         item = _Item(inputs, rows, key, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(item)
         return await item.future
+
+    def _alone(self) -> bool:
+        """Nothing to batch with, now or soon: engine idle, queue empty, no one else in flight."""
+        return (self._avg_compute_s <= self._inline_max_s and not self._running
+                and not self.queued and not self._more_coming(1))
+
+    def _run_inline(self, inputs: Mapping[str, np.ndarray], rows: int) -> BatchResult:
+        # Synchronous on purpose: no await between the check in submit and the run, so no
+        # other request can slip in; the loop is held for one short engine run.
+        started = time.perf_counter()
+        self._running += 1
+        try:
+            outputs = self.engine.run(inputs)
+        finally:
+            self._running -= 1
+        compute = time.perf_counter() - started
+        self._note(compute, rows, [0.0])
+        return BatchResult(outputs, 0.0, compute, rows)
 
     async def close(self) -> None:
         """Stop accepting, finish everything queued, stop the workers."""
@@ -127,6 +159,7 @@ class DynamicBatcher:
                 continue
             started = time.perf_counter()
             feed = _concat([i.inputs for i in batch])
+            self._running += 1
             try:
                 outputs = await loop.run_in_executor(self._executor, self.engine.run, feed)
             except Exception as exc:
@@ -135,9 +168,11 @@ class DynamicBatcher:
                     if not i.future.done():
                         i.future.set_exception(exc)
                 continue
+            finally:
+                self._running -= 1
             compute = time.perf_counter() - started
-            self._avg_compute_s = 0.9 * self._avg_compute_s + 0.1 * compute
-            self._record(batch, started, compute)
+            self._note(compute, sum(i.rows for i in batch),
+                       [started - i.enqueued for i in batch])
             offset = 0
             for i in batch:
                 # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
@@ -147,12 +182,14 @@ class DynamicBatcher:
                     i.future.set_result(BatchResult(part, started - i.enqueued, compute,
                                                     sum(b.rows for b in batch)))
 
-    def _record(self, batch: list[_Item], started: float, compute: float) -> None:
-        name = self.engine.name
-        self._metrics.compute_duration.labels(name).observe(compute)
-        self._metrics.batch_size.labels(name).observe(sum(i.rows for i in batch))
-        for i in batch:
-            self._metrics.queue_duration.labels(name).observe(started - i.enqueued)
+    def _note(self, compute: float, rows: int, queued: list[float]) -> None:
+        """Running mean of compute time (for Retry-After and the inline rule) and metrics."""
+        self._avg_compute_s = 0.9 * self._avg_compute_s + 0.1 * compute
+        m = self._metrics.engine(self.engine.name)
+        m.compute.observe(compute)
+        m.batch_size.observe(rows)
+        for q in queued:
+            m.queue.observe(q)
 
 
 def _concat(items: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -8,6 +8,9 @@ engines, status codes), never a rig id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -28,6 +31,16 @@ _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class EngineSeries:
+    """One engine's labelled children, looked up once (``labels()`` costs a lock and a
+    dict lookup per call, on every batch)."""
+
+    compute: Any
+    queue: Any
+    batch_size: Any
 
 
 class Metrics:
@@ -84,18 +97,42 @@ class Metrics:
             ["reason"], registry=r)
         self.streams_active = Gauge("rigserve_streams_active", "Open edge streams", registry=r)
 
+        # Labelled children by label values: the request path touches a dozen series per
+        # request, and every label set is bounded (see the module docstring).
+        self._children: dict[tuple[object, ...], Any] = {}
+        self._engines: dict[str, EngineSeries] = {}
+
+    def _child(self, family: Any, *values: str) -> Any:
+        key = (id(family), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*values)
+        return child
+
+    def engine(self, name: str) -> EngineSeries:
+        """The compute/queue/batch-size series of engine ``name``."""
+        series = self._engines.get(name)
+        if series is None:
+            series = self._engines[name] = EngineSeries(
+                self.compute_duration.labels(name), self.queue_duration.labels(name),
+                self.batch_size.labels(name))
+        return series
+
     def count_frame(self, modality: str, state: str) -> None:
         if state not in FRAME_STATES:
             raise ValueError(f"frame state {state!r} is not one of {FRAME_STATES}")
-        self.modality_frames.labels(modality, state).inc()
+        self._child(self.modality_frames, modality, state).inc()
+
+    def count_subset(self, subset: str) -> None:
+        self._child(self.subset_requests, subset).inc()
 
     def observe_request(self, protocol: str, model: str, subset: str, code: str,
                         seconds: float) -> None:
         """Record one answered request (success or failure)."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
-        self.requests.labels(protocol, subset, code).inc()
-        self.request_duration.labels(protocol, model, subset).observe(seconds)
+        self._child(self.requests, protocol, subset, code).inc()
+        self._child(self.request_duration, protocol, model, subset).observe(seconds)
 
     def set_engines(self, engines: list[dict[str, str]]) -> None:
         """Replace the engine_info series with the loaded engines (after load/reload)."""

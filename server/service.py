@@ -171,7 +171,8 @@ class InferenceService:
                                max_delay_s=s.max_queue_delay_s, max_queue=s.max_queue_size,
                                executor=self._executor, metrics=self.metrics,
                                more_coming=lambda n: self._inflight > n,
-                               instances=s.engine_instances)
+                               instances=s.engine_instances,
+                               inline_max_s=s.inline_max_ms / 1e3)
             b.start()
             batchers[subset] = b
         weights = _mean_weights(repo)
@@ -256,7 +257,7 @@ class InferenceService:
             for m in gen.router.modalities:
                 self.metrics.count_frame(m, route.frame_state(m))
             info["subset"] = route.subset
-            self.metrics.subset_requests.labels(route.subset).inc()
+            self.metrics.count_subset(route.subset)
             batcher = gen.batchers[route.subset]
             le = gen.repo.engines[route.subset]
             # (1, ...) per input: the batcher stacks requests along the leading axis.
@@ -291,7 +292,7 @@ class InferenceService:
             for m in gen.router.modalities:
                 present = gen.repo.manifest.modalities[m].input in feed
                 self.metrics.count_frame(m, "present" if present else "absent")
-            self.metrics.subset_requests.labels(subset).inc()
+            self.metrics.count_subset(subset)
             result = await gen.batchers[subset].submit(feed)
             return TensorOutputs(result.outputs, engine=le.name, subset=subset)
 

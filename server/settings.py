@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     )
     max_queue_size: int = Field(64, ge=1, description="queued requests per engine before 429")
     engine_instances: int = Field(1, ge=1, le=16, description="concurrent batches per engine")
+    inline_max_ms: float = Field(
+        2.0, ge=0, description="a lone request (engine idle, nothing queued, nothing else in "
+        "flight) runs at once on the event loop thread when its engine's mean compute time is "
+        "at most this; skips the queue and thread hand-off; 0 disables")
     warmup_runs: int = Field(2, ge=0)
     precision: Annotated[list[Precision], NoDecode] = Field(
         default_factory=lambda: list(_DEFAULT_PRECISION),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from rigserve.server.batcher import DynamicBatcher
+from rigserve.server.batcher import BatchResult, DynamicBatcher
 from rigserve.server.engines import EngineOptions, OrtEngine
 from rigserve.server.errors import Overloaded
 from rigserve.server.metrics import Metrics
@@ -61,7 +63,7 @@ def test_lone_request_does_not_wait_for_the_queue_delay(tiny_repo: Path) -> None
 def test_full_queue_raises_overloaded_with_a_retry_hint(tiny_repo: Path) -> None:
     engine = _engine(tiny_repo)
 
-    async def main() -> list[object]:
+    async def main() -> list[BatchResult]:
         with ThreadPoolExecutor(1) as pool:
             b = DynamicBatcher(engine, max_batch=1, max_delay_s=0, max_queue=2,
                                executor=pool, metrics=Metrics())
@@ -77,3 +79,94 @@ def test_full_queue_raises_overloaded_with_a_retry_hint(tiny_repo: Path) -> None
     assert isinstance(err, Overloaded)
     assert err.headers()["Retry-After"] == "1"
     assert "queue full (2 requests waiting)" in str(err)
+
+
+class _ThreadNoting:
+    """The real engine, noting which thread ran each batch and its rows."""
+
+    def __init__(self, engine: OrtEngine) -> None:
+        self.engine = engine
+        self.name, self.provider = engine.name, engine.provider
+        self.input_names, self.output_names = engine.input_names, engine.output_names
+        self.calls: list[tuple[int, int]] = []  # (thread id, rows)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls.append((threading.get_ident(), next(iter(inputs.values())).shape[0]))
+        return self.engine.run(inputs)
+
+
+def _counted_submit(b: DynamicBatcher, inflight: list[int]
+                    ) -> Callable[[np.ndarray], Awaitable[BatchResult]]:
+    """Submit as the service does: counted in flight from before submit until answered."""
+    async def call(x: np.ndarray) -> BatchResult:
+        inflight[0] += 1
+        try:
+            return await b.submit({"lidar": x})
+        finally:
+            inflight[0] -= 1
+    return call
+
+
+def test_lone_request_runs_at_once_on_the_loop_thread(tiny_repo: Path) -> None:
+    engine = _ThreadNoting(_engine(tiny_repo))
+    inflight = [0]
+
+    async def main() -> list[BatchResult]:
+        with ThreadPoolExecutor(1) as pool:
+            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
+                               executor=pool, metrics=Metrics(), inline_max_s=0.05,
+                               more_coming=lambda n: inflight[0] > n)
+            b.start()
+            call = _counted_submit(b, inflight)
+            results = [await call(r) for r in _rows(3)]  # one after another: always alone
+            await b.close()
+        return results
+
+    results = asyncio.run(main())
+    loop_thread = threading.get_ident()
+    assert engine.calls == [(loop_thread, 1)] * 3  # no hand-off to the pool
+    assert all(r.queue_s == 0.0 and r.batch_rows == 1 for r in results)
+
+
+def test_requests_arriving_together_still_batch_with_immediate_dispatch_on(
+        tiny_repo: Path) -> None:
+    engine = _ThreadNoting(_engine(tiny_repo))
+    rows = _rows(16)
+    inflight = [0]
+
+    async def main() -> list[BatchResult]:
+        with ThreadPoolExecutor(1) as pool:
+            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.05, max_queue=64,
+                               executor=pool, metrics=Metrics(), inline_max_s=0.05,
+                               more_coming=lambda n: inflight[0] > n)
+            b.start()
+            call = _counted_submit(b, inflight)
+            results = await asyncio.gather(*(call(r) for r in rows))
+            await b.close()
+        return results
+
+    results = asyncio.run(main())
+    loop_thread = threading.get_ident()
+    assert all(tid != loop_thread for tid, _ in engine.calls)  # none ran inline
+    assert max(n for _, n in engine.calls) > 1  # they were batched
+    assert sum(n for _, n in engine.calls) == 16
+    for r, res in zip(rows, results, strict=True):
+        np.testing.assert_allclose(res.outputs["joints"],
+                                   engine.engine.run({"lidar": r})["joints"], rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_a_slow_engine_is_never_run_on_the_loop(tiny_repo: Path) -> None:
+    engine = _ThreadNoting(_engine(tiny_repo))
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            # inline_max_s=0: every engine is "slow", so even a lone request is handed off.
+            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
+                               executor=pool, metrics=Metrics(), inline_max_s=0.0)
+            b.start()
+            await b.submit({"lidar": _rows(1)[0]})
+            await b.close()
+
+    asyncio.run(main())
+    assert engine.calls[0][0] != threading.get_ident()

@@ -37,7 +37,9 @@ async def _fire(url: str, n: int, body: bytes, headers: dict[str, str]) -> list[
 
 def test_overload_answers_every_accepted_request_and_429s_the_rest(tiny_repo: Path) -> None:
     body, headers = _full_batch_request(batch=32)
-    with serve_in_thread(tiny_repo, max_queue_size=1, max_batch_size=1) as live:
+    # inline_max_ms=0: every request goes through the queue, whose bound is under test.
+    with serve_in_thread(tiny_repo, max_queue_size=1, max_batch_size=1,
+                         inline_max_ms=0) as live:
         responses = asyncio.run(_fire(f"{live.url}/v2/models/rig/infer", 48, body, headers))
         metrics = httpx.get(f"{live.url}/metrics").text
     codes = Counter(r.status_code for r in responses)
