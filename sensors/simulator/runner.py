@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import frame_path, ground_truth_path, write_frame, write_ground_truth
-from ..specs import ACTION_CODES, ENVIRONMENTS, MODALITIES, SUBJECTS, environment_of
+from ..formats import (
+    encode_frame,
+    frame_filename,
+    ground_truth_path,
+    sequence_dir,
+    write_ground_truth,
+)
+from ..specs import ACTION_CODES, ENVIRONMENTS, MODALITIES, SUBJECTS, environment_of, get_modality
 from .motion import Sequence, generate_sequence
 from .quality import resolve_quality
 from .render import RENDERERS, RenderContext, Rendered, Renderer, build_renderer
@@ -95,17 +101,26 @@ def render_sequence(job: SequenceJob) -> dict[str, list[Rendered]]:
 
 
 def write_sequence(job: SequenceJob) -> tuple[str, int, int, int]:
-    """Render and write one sequence; returns (key, frames, files, bytes)."""
+    """Render and write one sequence; returns (key, frames, files, bytes).
+
+    The same files as ``formats.write_frame`` per frame, with the per-file overhead it
+    cannot avoid hoisted out of the loop: each modality folder is created once, and the
+    byte count comes from the encoded data rather than a ``stat`` of every file.
+    """
     seq, renderers = prepare(job)
     gt = write_ground_truth(ground_truth_path(job.root, job.env, job.subject, job.action),
                             seq.joints)
     files, nbytes = 1, gt.stat().st_size
+    seq_dir = sequence_dir(job.root, job.env, job.subject, job.action)
     for modality, (render, rng) in renderers.items():
+        folder = seq_dir / get_modality(modality).folder
+        folder.mkdir(parents=True, exist_ok=True)
         for i in range(job.frames):
             frame = render(i, rng)
-            path = frame_path(job.root, job.env, job.subject, job.action, modality, i + 1)
-            write_frame(modality, path, frame.array, **frame.extra)
-            nbytes += path.stat().st_size
+            path = folder / frame_filename(modality, i + 1)
+            data = encode_frame(modality, frame.array, target=str(path), **frame.extra)
+            path.write_bytes(data)
+            nbytes += len(data)
             files += 1
     return job.key, job.frames, files, nbytes
 
