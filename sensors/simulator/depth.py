@@ -70,7 +70,7 @@ class DepthCamera:
         H, W = self.size
         a, b, r = capsules(self.seq.joints[index], self.seq.subject.body)
         pix, cap = box_pairs(self._capsule_boxes(a, b, r), W)
-        t = ray_capsule_pairs(self.origin, self.dirs[pix], a[cap], b[cap], r[cap])
+        t = ray_capsule_pairs(self.origin, self.dirs[pix], a, b, r, cap=cap)
         hit = np.isfinite(t)
         body_z = first_hits(H * W, pix[hit], t[hit] * self.cos[pix[hit]])
         body = body_z < self.background

@@ -68,7 +68,7 @@ class Lidar:
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
         a, b, r = capsules(self.seq.joints[index], self.seq.subject.body)
         ray, cap = box_pairs(self._capsule_boxes(a, b, r), self.grid[1])
-        tb = ray_capsule_pairs(self.origin, self.dirs[ray], a[cap], b[cap], r[cap])
+        tb = ray_capsule_pairs(self.origin, self.dirs[ray], a, b, r, cap=cap)
         hit = np.isfinite(tb)
         body_t = first_hits(len(self.dirs), ray[hit], tb[hit])
         rays = np.flatnonzero(self.static_near | np.isfinite(body_t))

@@ -50,18 +50,26 @@ def _paths(tx: np.ndarray, rx: np.ndarray, pts: np.ndarray, amp: np.ndarray
     return d_tx + d_rx, a
 
 
+_STEP_HZ = 312.5e3
+
+
 def _channel(length: np.ndarray, amp: np.ndarray) -> np.ndarray:
-    """Sum of paths over the scatterer axis: (..., S, A) -> (..., A, 114) complex."""
-    # Phase in cycles, wrapped in float64 so the float32 sin/cos (fast, SIMD) stay exact
-    # to ~1e-6 cycles although paths are ~100 wavelengths long.
-    cycles = length[..., None] * (FREQS / C)                           # (..., S, A, F)
-    angle = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32)
-    # Move S last-but-one so a batched matmul sums the paths: (..., A, 1, S) @ (..., A, S, F).
+    """Sum of paths over the scatterer axis: (..., S, A) -> (..., A, 114) complex.
+
+    Phase of path d at subcarrier k: 2 pi d (f_c + k df) / c cycles-wise split in two: the
+    carrier term d f_c / c (~100 cycles) is wrapped to [0, 1) in float64 once per path, and
+    k d df / c (< 0.4 cycles) is small, so the (..., A, S, F) phases need only float32,
+    where sin/cos are fast (SIMD) and exact to ~1e-7 cycles.
+    """
+    length_t = np.swapaxes(length, -1, -2)                             # (..., A, S)
+    cycles = length_t * (CENTER_HZ / C)
+    carrier = (cycles - np.floor(cycles)).astype(np.float32)[..., None]
+    step = (length_t * (_STEP_HZ / C)).astype(np.float32)[..., None]
+    angle = np.float32(2 * np.pi) * (carrier + step * SUBCARRIERS.astype(np.float32))
+    # (..., A, 1, S) @ (..., A, S, F) sums the paths per antenna.
     amp_t = np.swapaxes(amp, -1, -2)[..., None, :].astype(np.float32)
-    cos = np.swapaxes(np.cos(angle), -3, -2)
-    sin = np.swapaxes(np.sin(angle), -3, -2)
-    re = (amp_t @ cos)[..., 0, :]
-    im = (amp_t @ sin)[..., 0, :]
+    re = (amp_t @ np.cos(angle))[..., 0, :]
+    im = (amp_t @ np.sin(angle))[..., 0, :]
     return (re - 1j * im).astype(np.complex128)  # exp(-j phi) = cos phi - j sin phi
 
 
@@ -86,12 +94,14 @@ class WifiLink:
         # Each receive chain has its own fixed phase offset (uncalibrated radio).
         self.chain_phase = np.random.default_rng(zlib.crc32(env.code.encode())).uniform(
             0, 2 * np.pi, ANTENNAS)
+        self.chain_rot = np.exp(1j * self.chain_phase)
 
     def _build_paths(self, room: tuple[float, ...]) -> None:
         """Line of sight and one bounce off each wall, floor and ceiling (image method).
 
         ``self.paths`` (7, A, F) holds each path's response; ``self.seg_a/seg_b`` (S, 3)
-        the straight segments a body can block and ``self.seg_path`` (S,) their path.
+        the straight segments a body can block, ``self.seg_path`` (S,) their path and
+        ``self.seg_onehot`` (S, 7) the same as a matrix that sums segments into paths.
         """
         rx_c = self.rx.mean(axis=0)
         los = np.linalg.norm(self.rx - self.tx, axis=1)[None]                # (1, A)
@@ -112,6 +122,7 @@ class WifiLink:
         self.paths = np.stack(responses)
         self.seg_a, self.seg_b = np.stack(seg_a), np.stack(seg_b)
         self.seg_path = np.asarray(seg_path)
+        self.seg_onehot = np.eye(len(self.paths))[self.seg_path]                # (S, 7)
 
     def _furniture_channel(self, boxes: np.ndarray) -> np.ndarray:
         if not len(boxes):
@@ -131,18 +142,20 @@ class WifiLink:
         """Amplitude factor of each path (10, 7): exp(-sum of body blocking of its segments).
 
         A body point blocks a segment by how deep it sits in the first Fresnel zone there,
-        radius ``sqrt(lambda d1 d2 / (d1 + d2))``.
+        radius ``sqrt(lambda d1 d2 / (d1 + d2))``. Point-to-segment distances come from dot
+        products (two (10*B, 3) @ (3, S) products) rather than (10, B, S, 3) differences.
         """
-        L = self.seg_b - self.seg_a                                          # (S, 3)
-        rel = pts[:, :, None, :] - self.seg_a                                # (10, B, S, 3)
-        s = np.clip((rel * L).sum(-1) / (L * L).sum(-1), 0.0, 1.0)           # (10, B, S)
-        gap = np.linalg.norm(rel - s[..., None] * L, axis=-1) - self.block_r[:, None]
-        length = np.linalg.norm(L, axis=1)
-        fresnel = np.sqrt(WAVELENGTH * length * s * (1 - s)) + 0.05
+        a, L = self.seg_a, self.seg_b - self.seg_a                            # (S, 3)
+        LL, aL = (L * L).sum(1), (a * L).sum(1)
+        proj = pts @ L.T - aL                               # (10, B, S): (p - a) . L
+        # |p - a|^2, clamped: rounding can push a point on the segment slightly negative.
+        rel2 = (pts * pts).sum(-1)[..., None] - 2 * (pts @ a.T) + (a * a).sum(1)
+        s = np.clip(proj / LL, 0.0, 1.0)
+        dist2 = np.maximum(rel2 - s * (2 * proj - s * LL), 0.0)  # |p - a - s L|^2
+        gap = np.sqrt(dist2) - self.block_r[:, None]
+        fresnel = np.sqrt(WAVELENGTH * np.sqrt(LL) * s * (1 - s)) + 0.05
         loss = (self.block_k[:, None] * np.exp(-((np.maximum(gap, 0) / fresnel) ** 2))).sum(1)
-        per_path = np.zeros((pts.shape[0], len(self.paths)))
-        np.add.at(per_path.T, self.seg_path, loss.T)                        # (10, 7)
-        return np.exp(-per_path)
+        return np.asarray(np.exp(-(loss @ self.seg_onehot)))  # (10, S) @ (S, 7) per path
 
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
         joints = self._packet_joints(index)                                  # (10, 17, 3)
@@ -167,10 +180,11 @@ class WifiLink:
         gain = 10 ** (rng.normal(0, self.agc, PACKETS) / 20)                     # (P,)
         cfo = rng.uniform(0, 2 * np.pi, PACKETS)
         slope = -2 * np.pi * (SUBCARRIERS * 312.5e3)[:, None] * rng.normal(0, self.timing, PACKETS)
-        offset = np.exp(1j * (cfo[None, None] + slope[None] + self.chain_phase[:, None, None]))
-        noise = (rng.standard_normal(h.shape) + 1j * rng.standard_normal(h.shape)) * (
-            self.thermal * RAW_SCALE / np.sqrt(2))
-        return np.asarray(h * gain * offset + noise)
+        # exp(j (chain + cfo + slope)) = exp(j chain) exp(j (cfo + slope)): (A, 1, 1) x (F, P).
+        offset = self.chain_rot[:, None, None] * np.exp(1j * (cfo + slope))[None]
+        # One draw of both parts: the same numbers as drawing the real, then the imaginary.
+        z = rng.standard_normal((2, *h.shape)) * (self.thermal * RAW_SCALE / np.sqrt(2))
+        return np.asarray(h * (gain * offset) + (z[0] + 1j * z[1]))
 
 
 register_renderer("wifi")(WifiLink)
