@@ -70,7 +70,7 @@ def _channel(length: np.ndarray, amp: np.ndarray) -> np.ndarray:
     amp_t = np.swapaxes(amp, -1, -2)[..., None, :].astype(np.float32)
     re = (amp_t @ np.cos(angle))[..., 0, :]
     im = (amp_t @ np.sin(angle))[..., 0, :]
-    return (re - 1j * im).astype(np.complex128)  # exp(-j phi) = cos phi - j sin phi
+    return np.asarray(re - 1j * im, dtype=np.complex128)  # exp(-j phi) = cos phi - j sin phi
 
 
 class WifiLink:
