@@ -27,36 +27,41 @@ _COCO_BODY = [JOINT[f"{side}_{part}"]
 
 
 def coco_keypoints(joints: np.ndarray) -> np.ndarray:
-    """Human3.6M joints (17, 3) -> COCO keypoints (17, 3) in the same frame."""
-    right = joints[JOINT["right_hip"]] - joints[JOINT["left_hip"]]
-    up = joints[JOINT["head"]] - joints[JOINT["neck"]]
-    scale = np.linalg.norm(up)
-    up /= scale
+    """Human3.6M joints (..., 17, 3) -> COCO keypoints (..., 17, 3) in the same frame."""
+    def joint(name: str) -> np.ndarray:
+        return np.asarray(joints[..., JOINT[name], :])                      # (..., 3)
+
+    right = joint("right_hip") - joint("left_hip")
+    up = joint("head") - joint("neck")
+    scale = np.linalg.norm(up, axis=-1, keepdims=True)                    # (..., 1)
+    up = up / scale
     forward = np.cross(up, right)
-    forward /= np.linalg.norm(forward)
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
     side = np.cross(forward, up)  # unit vector to the subject's right
-    centre = (joints[JOINT["neck"]] + joints[JOINT["head"]]) / 2
+    centre = (joint("neck") + joint("head")) / 2
     nose = centre + forward * 1.1 * scale
     eyes, ears = nose + up * 0.35 * scale, centre + up * 0.2 * scale
     # COCO: nose, left eye, right eye, left ear, right ear (`side` points to the right).
     face = [nose, eyes - side * 0.4 * scale, eyes + side * 0.4 * scale,
             ears - side * 0.9 * scale, ears + side * 0.9 * scale]
-    return np.concatenate([np.stack(face), joints[_COCO_BODY]])
+    return np.concatenate([np.stack(face, axis=-2), joints[..., _COCO_BODY, :]], axis=-2)
 
 
 class KeypointCamera:
     def __init__(self, ctx: RenderContext, offset: float) -> None:
-        self.seq = ctx.sequence
-        mount = self.seq.env.depth
-        self.rot = mount.rotation()
-        self.origin = mount.origin + self.rot[:, 0] * offset
-        self.cx, self.cy = (NATIVE_SIZE[1] - 1) / 2, (NATIVE_SIZE[0] - 1) / 2
+        seq = ctx.sequence
+        mount = seq.env.depth
+        rot = mount.rotation()
+        origin = mount.origin + rot[:, 0] * offset
+        cx, cy = (NATIVE_SIZE[1] - 1) / 2, (NATIVE_SIZE[0] - 1) / 2
+        # The detector's input is the noise-free projection; project every frame at once.
+        local = (coco_keypoints(seq.joints) - origin) @ rot                # (F, 17, 3)
+        ahead = np.maximum(local[..., 1], 1e-3)
+        self.uv = np.stack([cx + NATIVE_FOCAL_PX * local[..., 0] / ahead,
+                            cy - NATIVE_FOCAL_PX * local[..., 2] / ahead], axis=-1)  # (F, 17, 2)
 
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
-        local = (coco_keypoints(self.seq.joints[index]) - self.origin) @ self.rot  # (17, 3)
-        ahead = np.maximum(local[:, 1], 1e-3)
-        uv = np.column_stack([self.cx + NATIVE_FOCAL_PX * local[:, 0] / ahead,
-                              self.cy - NATIVE_FOCAL_PX * local[:, 2] / ahead])
+        uv = self.uv[index]
         return Rendered(uv + rng.normal(0.0, DETECTOR_NOISE_PX, uv.shape))
 
 
