@@ -9,9 +9,13 @@ ray cast once per sequence; each frame only casts the rays inside the body's bou
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 
 from .body import capsules
+from .environment import Environment
 from .geometry import box_pairs, first_hits, normalize, ray_capsule_pairs, ray_scene
 from .quality import NoiseRange
 from .render import RenderContext, Rendered, register_renderer
@@ -28,27 +32,46 @@ MISSING_FAR = NoiseRange(0.05, 0.3)     # extra probability at MAX_RANGE_M
 EDGE = NoiseRange(0.3, 0.9)             # probability an edge pixel is corrupted
 
 
+@dataclass(frozen=True)
+class StaticView:
+    """What a camera sees of the empty room: pixel rays and background depth, read-only."""
+
+    cos: np.ndarray         # (H*W,) cosine between each pixel ray and the optical axis
+    dirs: np.ndarray        # (H*W, 3) unit pixel rays in the rig frame
+    background: np.ndarray  # (H*W,) depth (m) of the room and furniture
+
+
+@functools.lru_cache(maxsize=8)
+def static_view(env: Environment, size: tuple[int, int]) -> StaticView:
+    """The room as the depth camera sees it, cast once per room and size: every sequence
+    of a room shares it (the cast is ~230 ms at 480x640, more than 60 frames of bodies)."""
+    H, W = size
+    fx, fy = NATIVE_FOCAL_PX * W / NATIVE_SIZE[1], NATIVE_FOCAL_PX * H / NATIVE_SIZE[0]
+    v, u = np.mgrid[0:H, 0:W]
+    # Pixel rays in the mount frame (x right, y forward, z up): image y points down.
+    rays = np.stack([(u - (W - 1) / 2) / fx, np.ones_like(u, float), -(v - (H - 1) / 2) / fy], -1)
+    cos = (1.0 / np.linalg.norm(rays, axis=-1)).ravel()  # depth = t * cos
+    dirs = normalize(rays.reshape(-1, 3) @ env.depth.rotation().T)  # (H*W, 3) rig frame
+    background = ray_scene(env.depth.origin, dirs, env.room, env.furniture_array()) * cos
+    for arr in (cos, dirs, background):
+        arr.flags.writeable = False  # shared between sequences
+    return StaticView(cos, dirs, background)
+
+
 class DepthCamera:
     def __init__(self, ctx: RenderContext) -> None:
         H, W = ctx.depth_size
         if H < 8 or W < 8:
             raise ValueError(f"depth size must be at least 8x8, got {H}x{W}")
         seq = ctx.sequence
-        mount = seq.env.depth
         self.size = (H, W)
         self.fx = NATIVE_FOCAL_PX * W / NATIVE_SIZE[1]
         self.fy = NATIVE_FOCAL_PX * H / NATIVE_SIZE[0]
         self.cx, self.cy = (W - 1) / 2, (H - 1) / 2
-        self.origin = mount.origin
-        self.rot = mount.rotation()
-        v, u = np.mgrid[0:H, 0:W]
-        # Pixel rays in the mount frame (x right, y forward, z up): image y points down.
-        rays = np.stack([(u - self.cx) / self.fx, np.ones_like(u, float),
-                         -(v - self.cy) / self.fy], -1)
-        self.cos = (1.0 / np.linalg.norm(rays, axis=-1)).ravel()  # depth = t * cos
-        self.dirs = normalize(rays.reshape(-1, 3) @ self.rot.T)  # (H*W, 3) rig frame
-        self.background = ray_scene(self.origin, self.dirs, seq.env.room,
-                                    seq.env.furniture_array()) * self.cos
+        self.origin = seq.env.depth.origin
+        self.rot = seq.env.depth.rotation()
+        view = static_view(seq.env, (H, W))
+        self.cos, self.dirs, self.background = view.cos, view.dirs, view.background
         self.seq = seq
         q = ctx.quality_of("depth")
         self.s0, self.s2 = SIGMA0.at(q), SIGMA2.at(q)

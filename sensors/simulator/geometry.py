@@ -101,14 +101,18 @@ def ray_boxes(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray) -> np.nda
     """Slab test: first entry distance (N,) into any of the boxes (K, 6), inf if none."""
     if len(boxes) == 0:
         return np.full(len(dirs), INF)
-    lo = boxes[:, 0::2]                                # (K, 3)
-    hi = boxes[:, 1::2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / dirs                               # (N, 3)
-        t1 = (lo[None] - origin) * inv[:, None]        # (N, K, 3)
-        t2 = (hi[None] - origin) * inv[:, None]
-    near = np.nanmax(np.minimum(t1, t2), axis=2)       # (N, K)
-    far = np.nanmin(np.maximum(t1, t2), axis=2)
+    near = np.full((len(dirs), len(boxes)), -INF)      # (N, K)
+    far = np.full((len(dirs), len(boxes)), INF)
+    # One axis at a time: elementwise (N, K) updates are several times faster than
+    # reducing an (N, K, 3) array over its short last axis.
+    for axis in range(3):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = (1.0 / dirs[:, axis])[:, None]       # (N, 1)
+            t1 = (boxes[:, 2 * axis] - origin[axis]) * inv
+            t2 = (boxes[:, 2 * axis + 1] - origin[axis]) * inv
+        # fmax/fmin skip the NaN of 0 * inf (a ray parallel to a slab, starting on its plane).
+        np.fmax(near, np.minimum(t1, t2), out=near)
+        np.fmin(far, np.maximum(t1, t2), out=far)
     hit = (near <= far) & (far > 0) & (near > 0)
     return np.asarray(np.where(hit, near, INF).min(axis=1))
 
