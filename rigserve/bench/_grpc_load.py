@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -136,6 +137,52 @@ def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames:
                 result.latencies_s.append(now - sent_at[answer.sequence])
         result.duration_s = time.perf_counter() - start
     return result
+
+
+def stream_floor(engine: Any, files: Mapping[str, bytes], *, spec: Any,
+                 inputs: Mapping[str, str], n_frames: int, warmup: int = 10) -> LoadResult:
+    """The rig stream's floor: what no server can skip, in one thread, no transport.
+
+    Per frame: decode each sensor's MM-Fi file, validate it, preprocess it (the
+    `rigserve.sensors` implementations) and run the same engine at batch 1. ``inputs``
+    maps modality -> engine input name; ``spec`` is the manifest's PreprocessSpec.
+    """
+    from rigserve.sensors.formats import decode_frame
+    from rigserve.sensors.preprocess import preprocess_frame
+    from rigserve.sensors.validate import check_frame
+
+    def one() -> None:
+        feed = {inputs[m]: preprocess_frame(m, check_frame(m, decode_frame(m, data, m)),
+                                            spec)[None]  # (1, ...) batch of one
+                for m, data in files.items()}
+        engine.run(feed)
+
+    for _ in range(warmup):
+        one()
+    result = LoadResult()
+    start = time.perf_counter()
+    for _ in range(n_frames):
+        t0 = time.perf_counter()
+        one()
+        result.latencies_s.append(time.perf_counter() - t0)
+    result.duration_s = time.perf_counter() - start
+    return result
+
+
+def stream_vs_floor(repo: Path, engine: Any, files: Mapping[str, bytes], grpc_port: int, *,
+                    n_frames: int, window: int) -> tuple[LoadResult, LoadResult]:
+    """(stream floor, one windowed rig stream) for ``files`` against the server at
+    ``grpc_port``; the floor uses ``engine`` and the repository's preprocessing."""
+    from rigserve.export.manifest import load_manifest
+    from rigserve.sensors.preprocess import PreprocessSpec
+
+    manifest = load_manifest(repo)
+    floor = stream_floor(engine, files,
+                         spec=PreprocessSpec.from_dict(dict(manifest.preprocessing)),
+                         inputs={m: manifest.modalities[m].input for m in files},
+                         n_frames=n_frames)
+    got = stream_load(f"127.0.0.1:{grpc_port}", [files], n_frames=n_frames, window=window)
+    return floor, got
 
 
 # ---- async clients for serve.py's registry --------------------------------------------

@@ -2,11 +2,18 @@
 
 Starts `rigserve serve REPO` as its own process on free loopback ports, drives it with
 each load-generator client at several concurrencies (closed loop: every client sends its
-next request when the previous answer arrives) and reports p50/p95/p99 latency and
-throughput. In the same run it measures the floor: ONNX Runtime's `run` on the same
-engine file with the same threads, no server. Targets: at concurrency 1, binary p50 <=
-floor p50 + 1 ms; at saturation, throughput >= 0.85 x the floor's. `--soak-seconds`
-adds a long run that samples the server's RSS (must stay < 400 MB and not grow).
+next request when the previous answer arrives) and reports p50/p95/p99 latency,
+throughput and the server process's CPU time per request (user + system, all threads:
+unlike wall-clock figures it barely moves when other work shares the machine). In the
+same run it measures the floor: ONNX Runtime's `run` on the same engine file with the
+same threads at batch 1, no server. Targets (issues 5 and 6): at concurrency 1, KServe
+binary p50 <= floor p50 + 1 ms and gRPC unary p50 <= floor p50 + 0.5 ms; at saturation
+(the highest concurrency) KServe binary throughput >= 0.85 x the floor's. One rig stream
+with a window of frames in flight must sustain >= 0.85 x its own floor: decode, validate,
+preprocess and run each frame's MM-Fi files in one thread (the work the stream cannot
+skip; the raw-ORT floor excludes it). `--soak-seconds` adds a long run that samples the
+server's RSS (must stay < 400 MB and not grow). Client loops run on uvloop when it is
+installed, so the load generator's own overhead stays small.
 
 Clients live in a registry (:data:`CLIENTS`); the gRPC rows register theirs with
 :func:`register_client`. A client makes one request per :meth:`LoadClient.call` over a
@@ -17,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import socket
 import subprocess
 import sys
@@ -64,85 +71,11 @@ def register_client(name: str) -> Callable[[Callable[[Target], LoadClient]],
     return deco
 
 
-class _HttpClient:
-    """A minimal keep-alive HTTP/1.1 client: its own overhead is microseconds, not httpx's
-    milliseconds, so the figures are the server's."""
+def _register_clients() -> None:
+    """HTTP rows always; gRPC rows (kserve_grpc, rig_stream) when grpc is installed."""
+    from rigserve.bench._http_load import register_http_clients
 
-    def __init__(self, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
-        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
-                *(f"{k}: {v}" for k, v in headers.items())]
-        self._request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        self._port = port
-
-    async def open(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
-        self._writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
-                                                         socket.TCP_NODELAY, 1)
-
-    async def call(self) -> None:
-        self._writer.write(self._request)
-        status = await self._reader.readline()
-        length = 0
-        while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = await self._reader.readexactly(length)
-        if b" 200 " not in status:
-            raise RuntimeError(f"server answered {status.decode().strip()}: {body[:200]!r}")
-
-    async def close(self) -> None:
-        self._writer.close()
-
-
-def _kserve_body(tensors: dict[str, np.ndarray], binary: bool) -> tuple[bytes, dict[str, str]]:
-    inputs, blobs = [], []
-    for name, arr in tensors.items():
-        spec: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": "FP32"}
-        if binary:
-            spec["parameters"] = {"binary_data_size": arr.nbytes}
-            blobs.append(arr.tobytes())
-        else:
-            spec["data"] = arr.reshape(-1).tolist()
-        inputs.append(spec)
-    head = json.dumps({"inputs": inputs,
-                       "parameters": {"binary_data_output": binary}}).encode()
-    if not binary:
-        return head, {"Content-Type": "application/json"}
-    return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
-
-
-@register_client("kserve_binary")
-def _kserve_binary(t: Target) -> LoadClient:
-    body, headers = _kserve_body(t.tensors, binary=True)
-    return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
-
-
-@register_client("kserve_json")
-def _kserve_json(t: Target) -> LoadClient:
-    body, headers = _kserve_body(t.tensors, binary=False)
-    return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
-
-
-@register_client("rest_json")
-def _rest_json(t: Target) -> LoadClient:
-    body = json.dumps({"frames": {m: a.tolist() for m, a in t.raw.items()}}).encode()
-    return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
-                       {"Content-Type": "application/json"})
-
-
-@register_client("rest_multipart")
-def _rest_multipart(t: Target) -> LoadClient:
-    boundary = "rigservebench"
-    parts = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{m}\"; "
-              f"filename=\"frame001\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-              ).encode() + data + b"\r\n" for m, data in t.files.items()]
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
-                       {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-
-
-def _register_optional_clients() -> None:
-    """gRPC rows (kserve_grpc, rig_stream) when the grpc extras are installed."""
+    register_http_clients(register_client)
     try:
         from rigserve.bench._grpc_load import register_grpc_clients
     except ImportError:
@@ -150,10 +83,27 @@ def _register_optional_clients() -> None:
     register_grpc_clients(register_client)
 
 
-_register_optional_clients()
+_register_clients()
 
 
 # ---- measurement ------------------------------------------------------------------------
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run, on uvloop when installed (the generator's overhead is part of latency)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields after the command name: utime and stime are the 12th and 13th (stat(5) 14, 15).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _closed_loop(factory: Callable[[], LoadClient], concurrency: int,
@@ -181,22 +131,27 @@ async def _closed_loop(factory: Callable[[], LoadClient], concurrency: int,
     return latencies, wall
 
 
-def measure_floor(repo: Path, subset: str, tensors: dict[str, np.ndarray], threads: int,
-                  requests: int) -> tuple[list[float], float]:
-    """Raw ONNX Runtime on the server's engine file, same session options, batch 1."""
+def floor_engine(repo: Path, subset: str, threads: int) -> Any:
+    """The engine the server serves ``subset`` with, loaded with the same session options."""
     from rigserve.export.manifest import load_manifest
-    from rigserve.server.engines import EngineOptions, OrtEngine
+    from rigserve.server.engines import EngineOptions, load_engine
     from rigserve.server.repository import choose_entries
 
-    entry = choose_entries(load_manifest(repo), ["fp32", "fp16", "int8"])[subset]
-    engine = OrtEngine(entry.name, repo / entry.path, EngineOptions(threads, 1))
+    entry = choose_entries(load_manifest(repo), ["fp16", "fp32", "int8"])[subset]
+    return load_engine(entry.format, entry.name, repo / entry.path, EngineOptions(threads, 1))
+
+
+def measure_floor(engine: Any, tensors: dict[str, np.ndarray], requests: int,
+                  batch: int = 1) -> tuple[list[float], float]:
+    """Raw engine runs at ``batch`` rows (the request's rows repeated); latencies and wall."""
+    feed = {k: np.repeat(v, batch, axis=0) for k, v in tensors.items()}  # (batch, ...)
     for _ in range(10):
-        engine.run(tensors)
+        engine.run(feed)
     lat = []
     t0 = time.perf_counter()
-    for _ in range(requests):
+    for _ in range(max(1, requests // batch)):
         t = time.perf_counter()
-        engine.run(tensors)
+        engine.run(feed)
         lat.append(time.perf_counter() - t)
     return lat, time.perf_counter() - t0
 
@@ -306,63 +261,142 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
     p.add_argument("--requests", type=int, default=2000, help="requests per (client, level)")
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (server+floor)")
+    p.add_argument("--stream-window", type=int, default=4,
+                   help="rig stream throughput row: frames in flight on one stream; 0 = skip")
     p.add_argument("--soak-seconds", type=float, default=0.0, help="RSS soak length; 0 = skip")
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra `rigserve serve` argument (repeatable), e.g. --max-batch-size=16")
     p.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
 
 
-def _rows(args: argparse.Namespace, target: Target, floor_p50: float, floor_tput: float
-          ) -> tuple[list[list[object]], list[str]]:
-    rows: list[list[object]] = []
-    verdicts: list[str] = []
+@dataclass(frozen=True)
+class Row:
+    """One measured (client, concurrency) cell; the floor rows use the same shape."""
+
+    client: str
+    concurrency: int
+    latencies_s: list[float]
+    wall_s: float
+    server_cpu_s: float = float("nan")
+    items: int = 0  # requests answered (0: one per latency sample)
+
+    @property
+    def p50_ms(self) -> float:
+        return percentiles_ms(self.latencies_s)[0]
+
+    @property
+    def throughput(self) -> float:
+        return (self.items or len(self.latencies_s)) / self.wall_s
+
+    def cells(self, floor: Row) -> list[object]:
+        # Floors run in this process, not the server: no server CPU to report.
+        cpu_ms: object = ("n/a" if np.isnan(self.server_cpu_s)
+                          else self.server_cpu_s / (self.items or len(self.latencies_s)) * 1e3)
+        return [self.client, self.concurrency, *percentiles_ms(self.latencies_s),
+                self.throughput, self.throughput / floor.throughput, cpu_ms]
+
+
+HEADERS = ["client", "concurrency", "p50 ms", "p95 ms", "p99 ms", "req/s", "x floor",
+           "server CPU ms/req"]
+
+#: The issues' targets: (client, concurrency: "1" or "max", check against the floor row).
+Check = Callable[[Row, Row], tuple[bool, str]]
+TARGETS: list[tuple[str, str, Check]] = [
+    ("kserve_binary", "1", lambda r, f: (
+        r.p50_ms <= f.p50_ms + 1.0,
+        f"KServe binary p50 at concurrency 1: {r.p50_ms:.3f} ms vs floor {f.p50_ms:.3f} + 1 ms")),
+    ("kserve_grpc", "1", lambda r, f: (
+        r.p50_ms <= f.p50_ms + 0.5,
+        f"gRPC unary p50 at concurrency 1: {r.p50_ms:.3f} ms vs floor {f.p50_ms:.3f} + 0.5 ms")),
+    ("kserve_binary", "max", lambda r, f: (
+        r.throughput >= 0.85 * f.throughput,
+        f"KServe binary throughput at concurrency {r.concurrency}: {r.throughput:.0f}/s vs "
+        f"0.85 x floor {f.throughput:.0f}/s ({r.throughput / f.throughput:.2f} x)")),
+    ("kserve_grpc", "max", lambda r, f: (
+        r.throughput >= 0.85 * f.throughput,
+        f"gRPC unary throughput at concurrency {r.concurrency}: {r.throughput:.0f}/s vs "
+        f"0.85 x floor {f.throughput:.0f}/s ({r.throughput / f.throughput:.2f} x)")),
+]
+
+
+def _verdicts(rows: list[Row], floor: Row, levels: list[int]) -> list[str]:
+    out = []
+    for client, level, check in TARGETS:
+        conc = max(levels) if level == "max" else int(level)
+        for r in rows:
+            if r.client == client and r.concurrency == conc:
+                ok, text = check(r, floor)
+                out.append(f"{text}: {'PASS' if ok else 'FAIL'}")
+    return out
+
+
+def _client_rows(args: argparse.Namespace, target: Target, pid: int) -> list[Row]:
+    rows: list[Row] = []
     levels = [int(c) for c in args.concurrency.split(",")]
     for name in args.clients.split(","):
-        if name not in CLIENTS:
-            raise SystemExit(f"unknown client {name!r}; known: {', '.join(CLIENTS)}")
         for conc in levels:
-            lat, wall = asyncio.run(_closed_loop(lambda n=name: CLIENTS[n](target), conc,
-                                                 args.requests))
-            p50, p95, p99 = percentiles_ms(lat)
-            tput = len(lat) / wall
-            rows.append([name, conc, p50, p95, p99, tput, tput / floor_tput])
-            if name == "kserve_binary" and conc == 1:
-                ok = p50 <= floor_p50 + 1.0
-                verdicts.append(f"binary p50 at concurrency 1: {p50:.3f} ms vs floor "
-                                f"{floor_p50:.3f} + 1 ms: {'PASS' if ok else 'FAIL'}")
-            if name == "kserve_binary" and conc == max(levels):
-                ok = tput >= 0.85 * floor_tput
-                verdicts.append(f"saturation throughput {tput:.0f}/s vs 0.85 x floor "
-                                f"{floor_tput:.0f}/s: {'PASS' if ok else 'FAIL'}")
-    return rows, verdicts
+            cpu0 = _cpu_s(pid)
+            lat, wall = _run(_closed_loop(lambda n=name: CLIENTS[n](target), conc,
+                                          args.requests))
+            rows.append(Row(name, conc, lat, wall, _cpu_s(pid) - cpu0))
+    return rows
+
+
+def _stream_rows(args: argparse.Namespace, target: Target, engine: Any, pid: int
+                 ) -> tuple[list[Row], str | None]:
+    """One rig stream with a window of frames in flight, and the stream's own floor."""
+    if args.stream_window <= 0 or target.grpc_port is None or "rig_stream" not in CLIENTS:
+        return [], None
+    from rigserve.bench._grpc_load import stream_vs_floor
+
+    cpu0 = _cpu_s(pid)
+    fl, got = stream_vs_floor(args.repo, engine, target.files, target.grpc_port,
+                              n_frames=max(50, args.requests // 2), window=args.stream_window)
+    floor = Row("stream floor (decode+preprocess+run)", 1, fl.latencies_s, fl.duration_s)
+    row = Row(f"rig_stream, 1 stream, window {args.stream_window}", 1, got.latencies_s,
+              got.duration_s, _cpu_s(pid) - cpu0)
+    # Answered frames only: a dropped frame was not sustained.
+    ok = row.throughput >= 0.85 * floor.throughput and got.errors == 0
+    verdict = (f"rig stream: {len(got.latencies_s)} answered + {got.dropped} dropped in "
+               f"{got.duration_s:.2f} s = {row.throughput:.0f} frames/s vs 0.85 x its floor "
+               f"{floor.throughput:.0f} frames/s ({row.throughput / floor.throughput:.2f} x), "
+               f"{got.errors} errors: {'PASS' if ok else 'FAIL'}")
+    return [floor, row], verdict
+
+
+def _soak_line(args: argparse.Namespace, soak: list[tuple[float, float]]) -> str:
+    rss = [r for _, r in soak]
+    half = len(rss) // 2
+    growth = float(np.mean(rss[half:]) - np.mean(rss[:half])) if half else 0.0
+    ok = max(rss) < RSS_LIMIT_MB and growth < 0.05 * max(rss)
+    return (f"soak {args.soak_seconds:.0f} s: server RSS start {rss[0]:.0f} MB, max "
+            f"{max(rss):.0f} MB, end {rss[-1]:.0f} MB, second-half minus first-half mean "
+            f"{growth:+.1f} MB: {'PASS' if ok else 'FAIL'} (< {RSS_LIMIT_MB:.0f} MB, flat)")
 
 
 def run(args: argparse.Namespace) -> int:
     from rigserve.bench._report import command_line
 
+    levels = [int(c) for c in args.concurrency.split(",")]
+    unknown = [n for n in args.clients.split(",") if n not in CLIENTS]
+    if unknown:  # before the server starts: a typo should cost nothing
+        raise SystemExit(f"unknown client {unknown[0]!r}; known: {', '.join(CLIENTS)}")
     with running_server(args.repo, args.threads, args.server_arg) as (proc, http, grpc):
         target = build_target(args.repo, args.subset, http, grpc)
-        floor_lat, floor_wall = measure_floor(args.repo, target.subset, target.tensors,
-                                              args.threads, args.requests)
-        floor_p50 = percentiles_ms(floor_lat)[0]
-        floor_tput = len(floor_lat) / floor_wall
-        rows, verdicts = _rows(args, target, floor_p50, floor_tput)
-        f50, f95, f99 = percentiles_ms(floor_lat)
-        rows.insert(0, ["floor (ORT run)", 1, f50, f95, f99, floor_tput, 1.0])
-        soak = (asyncio.run(_soak(lambda: CLIENTS["kserve_binary"](target), args.soak_seconds,
-                                  proc.pid)) if args.soak_seconds > 0 else [])
-    table = markdown_table(["client", "concurrency", "p50 ms", "p95 ms", "p99 ms", "req/s",
-                            "x floor"], rows)
-    body = f"Subset `{target.subset}`, {args.threads} ORT thread(s), {args.requests} requests " \
-           f"per row, closed loop.\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdicts)
-    if soak:
-        rss = [r for _, r in soak]
-        half = len(rss) // 2
-        growth = float(np.mean(rss[half:]) - np.mean(rss[:half])) if half else 0.0
-        ok = max(rss) < RSS_LIMIT_MB and growth < 0.05 * max(rss)
-        body += (f"\n- soak {args.soak_seconds:.0f} s: server RSS start {rss[0]:.0f} MB, max "
-                 f"{max(rss):.0f} MB, end {rss[-1]:.0f} MB, second-half minus first-half mean "
-                 f"{growth:+.1f} MB: {'PASS' if ok else 'FAIL'} (< {RSS_LIMIT_MB:.0f} MB, flat)")
+        engine = floor_engine(args.repo, target.subset, args.threads)
+        floor = Row("floor (ORT run, batch 1)", 1, *measure_floor(engine, target.tensors,
+                                                                  args.requests))
+        rows = _client_rows(args, target, proc.pid)
+        stream, stream_verdict = _stream_rows(args, target, engine, proc.pid)
+        soak = (_run(_soak(lambda: CLIENTS["kserve_binary"](target), args.soak_seconds,
+                           proc.pid)) if args.soak_seconds > 0 else [])
+    verdicts = _verdicts(rows, floor, levels)
+    verdicts += [stream_verdict] if stream_verdict else []
+    verdicts += [_soak_line(args, soak)] if soak else []
+    table = markdown_table(HEADERS, [r.cells(floor) for r in [floor, *rows, *stream]])
+    body = (f"Subset `{target.subset}`, {args.threads} ORT thread(s), {args.requests} requests "
+            f"per row, closed loop; `x floor` is throughput over the batch-1 ORT floor's (the "
+            f"stream rows: frames/s).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdicts))
     print(body)
     if args.write:
         write_section("serve", "Serving latency and throughput", body, command_line())

@@ -82,11 +82,11 @@ async def model_stats(request: Request, model_name: str,
     return JSONResponse(get_service(request).model_statistics(model_name))
 
 
-@router.post("/models/{model_name}/infer")
-@router.post("/models/{model_name}/versions/{version}/infer")
-async def infer(request: Request, model_name: str, version: str | None = None) -> Response:
+async def infer(request: Request) -> Response:
+    """KServe v2 infer (JSON or Triton binary tensors); see the module docstring."""
     t0 = time.perf_counter()
-    _check_version(model_name, version)
+    model_name: str = request.path_params["model_name"]
+    _check_version(model_name, request.path_params.get("version"))
     service = get_service(request)
     service.catalog.check(model_name)
     body = decompress(await request.body(), request.headers.get("content-encoding"))
@@ -99,6 +99,13 @@ async def infer(request: Request, model_name: str, version: str | None = None) -
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream",
                     headers={"Inference-Header-Content-Length": str(header_len)})
+
+
+# The hot path is a plain Starlette route: FastAPI's per-request dependency solving and
+# parameter validation cost more than the whole body parse for a binary request, and the
+# endpoint reads everything it needs (path, headers, raw body) itself.
+for _path in ("/models/{model_name}/infer", "/models/{model_name}/versions/{version}/infer"):
+    router.add_route(router.prefix + _path, infer, methods=["POST"], include_in_schema=False)
 
 
 @router.post("/repository/index")

@@ -1,0 +1,110 @@
+"""HTTP load generators for `rigserve bench serve` (KServe v2 binary/JSON, the rig endpoint).
+
+Each client keeps one keep-alive connection and sends a prebuilt request per ``call()``;
+:func:`register_http_clients` puts them in serve.py's client registry as
+``kserve_binary``, ``kserve_json``, ``rest_json`` and ``rest_multipart``. The factories
+read ``target.http_port``, ``target.tensors`` (model-ready, batch 1), ``target.raw`` and
+``target.files`` (MM-Fi file bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_FACTORIES: dict[str, Callable[[Any], _HttpClient]] = {}
+
+
+def _client(name: str) -> Callable[[Callable[[Any], _HttpClient]], Callable[[Any], _HttpClient]]:
+    def deco(factory: Callable[[Any], _HttpClient]) -> Callable[[Any], _HttpClient]:
+        _FACTORIES[name] = factory
+        return factory
+    return deco
+
+
+class _HttpClient:
+    """A minimal keep-alive HTTP/1.1 client: its own overhead is microseconds, not httpx's
+    milliseconds, so the figures are the server's."""
+
+    def __init__(self, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
+        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
+                *(f"{k}: {v}" for k, v in headers.items())]
+        self._request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        self._port = port
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
+        self._writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
+                                                         socket.TCP_NODELAY, 1)
+
+    async def call(self) -> None:
+        self._writer.write(self._request)
+        status = await self._reader.readline()
+        length = 0
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await self._reader.readexactly(length)
+        if b" 200 " not in status:
+            raise RuntimeError(f"server answered {status.decode().strip()}: {body[:200]!r}")
+
+    async def close(self) -> None:
+        self._writer.close()
+
+
+def _kserve_body(tensors: dict[str, np.ndarray], binary: bool) -> tuple[bytes, dict[str, str]]:
+    inputs, blobs = [], []
+    for name, arr in tensors.items():
+        spec: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": "FP32"}
+        if binary:
+            spec["parameters"] = {"binary_data_size": arr.nbytes}
+            blobs.append(arr.tobytes())
+        else:
+            spec["data"] = arr.reshape(-1).tolist()
+        inputs.append(spec)
+    head = json.dumps({"inputs": inputs,
+                       "parameters": {"binary_data_output": binary}}).encode()
+    if not binary:
+        return head, {"Content-Type": "application/json"}
+    return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
+
+
+@_client("kserve_binary")
+def _kserve_binary(t: Any) -> _HttpClient:
+    body, headers = _kserve_body(t.tensors, binary=True)
+    return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
+
+
+@_client("kserve_json")
+def _kserve_json(t: Any) -> _HttpClient:
+    body, headers = _kserve_body(t.tensors, binary=False)
+    return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
+
+
+@_client("rest_json")
+def _rest_json(t: Any) -> _HttpClient:
+    body = json.dumps({"frames": {m: a.tolist() for m, a in t.raw.items()}}).encode()
+    return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
+                       {"Content-Type": "application/json"})
+
+
+@_client("rest_multipart")
+def _rest_multipart(t: Any) -> _HttpClient:
+    boundary = "rigservebench"
+    parts = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{m}\"; "
+              f"filename=\"frame001\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+              ).encode() + data + b"\r\n" for m, data in t.files.items()]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
+                       {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+def register_http_clients(register_client: Callable[[str], Callable[[Any], Any]]) -> None:
+    """Register every HTTP client in serve.py's registry."""
+    for name, factory in _FACTORIES.items():
+        register_client(name)(factory)

@@ -1,0 +1,63 @@
+"""`rigserve bench serve` end to end on a tiny repository: every row, the floors, the verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from rigserve.bench import serve
+
+
+def _args(repo: Path, **over: object) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    args = parser.parse_args(["--repo", str(repo)])
+    for k, v in over.items():
+        setattr(args, k, v)
+    return args
+
+
+def test_bench_serve_reports_every_client_the_floors_and_each_target(
+        tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _args(tiny_repo, subset="lidar+wifi", requests=24, concurrency="1,2",
+                 clients="kserve_binary,kserve_json,kserve_grpc,rig_stream", stream_window=2,
+                 soak_seconds=1.0)
+    assert serve.run(args) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    names = [r.split("|")[1].strip() for r in rows]
+    assert names[0] == "floor (ORT run, batch 1)"
+    for client in ("kserve_binary", "kserve_json", "kserve_grpc", "rig_stream"):
+        assert names.count(client) == 2  # one per concurrency level
+    assert "stream floor (decode+preprocess+run)" in names
+    assert "rig_stream, 1 stream, window 2" in names
+    cpu = {n: r.rstrip(" |").rsplit("|", 1)[1].strip() for n, r in zip(names, rows, strict=True)}
+    assert cpu["floor (ORT run, batch 1)"] == "n/a"  # floors run outside the server
+    assert cpu["stream floor (decode+preprocess+run)"] == "n/a"
+    # The server's CPU clock ticks at 10 ms: summed over the rows it has certainly moved.
+    assert sum(float(v) for v in cpu.values() if v != "n/a") > 0
+    verdicts = [line for line in out.splitlines() if line.startswith("- ")]
+    expected = ["KServe binary p50 at concurrency 1", "gRPC unary p50 at concurrency 1",
+                "KServe binary throughput at concurrency 2",
+                "gRPC unary throughput at concurrency 2", "rig stream:", "soak 1 s"]
+    assert len(verdicts) == len(expected)
+    for line, start in zip(verdicts, expected, strict=True):
+        assert line.startswith(f"- {start}"), line
+        assert re.search(r": (PASS|FAIL)", line), line
+    assert "0 errors" in verdicts[4]
+
+
+def test_cpu_seconds_of_a_process_grow_with_its_work() -> None:
+    before = serve._cpu_s(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert serve._cpu_s(os.getpid()) > before
+
+
+def test_an_unknown_client_is_refused_by_name(tiny_repo: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown client 'nope'; known: kserve_binary"):
+        serve.run(_args(tiny_repo, clients="nope", requests=2, concurrency="1",
+                        stream_window=0))
