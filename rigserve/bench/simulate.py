@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -60,13 +61,27 @@ def _write_rows(args: argparse.Namespace, tmp: Path) -> tuple[list[list[object]]
     for k, size in enumerate(sizes):
         for workers in sorted({1, args.workers}):
             keep = k == 0 and workers == 1  # the reader reads this one back
+            before = _cpu_seconds()
             s = _simulate(args, demo_root if keep else tmp / f"run-{k}-{workers}", size, workers)
-            rows.append([f"{size[0]}x{size[1]}", workers, s.frames, s.frames_per_s,
-                         s.bytes / s.frames / 1024])
+            user_ms, sys_ms = _cpu_ms(before, s.frames)
+            rows.append([f"{size[0]}x{size[1]}", workers, s.frames, s.frames_per_s, user_ms,
+                         sys_ms, s.bytes / s.frames / 1024])
             files_per_frame = s.files / s.frames
             if not keep:
                 shutil.rmtree(s.root)
     return rows, demo_root, files_per_frame
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """User and kernel CPU seconds so far of this process and its reaped pool workers."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + kids.ru_utime, own.ru_stime + kids.ru_stime
+
+
+def _cpu_ms(before: tuple[float, float], frames: int) -> tuple[float, float]:
+    after = _cpu_seconds()
+    return 1e3 * (after[0] - before[0]) / frames, 1e3 * (after[1] - before[1]) / frames
 
 
 def _sensor_rows(size: tuple[int, int], frames: int) -> list[list[object]]:
@@ -136,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
         f"subjects {args.subjects}, actions {args.actions}, {args.frames} frames each; "
         f"files written under {scratch}, after one unmeasured warm-up run.\n\n"
         + markdown_table(["depth H x W", "processes", "frames", "frames/s (files written)",
-                          "KiB per frame"], rows)
+                          "CPU ms/frame, user", "CPU ms/frame, kernel", "KiB per frame"], rows)
+        + "\n\nCPU is summed over all processes; kernel time is almost all file creation. "
+        "When wall time per frame exceeds CPU time per process, the processes waited: for a "
+        "core (other load) or for the file system (ext4 serialises inode allocation)."
         + f"\n\nIn memory, one process, depth {demo[0]}x{demo[1]}: rendering and encoding each "
         "sensor's file bytes (ms per frame), and the frames/s that leaves before any file "
         "is created:\n\n"

@@ -16,7 +16,12 @@ def test_bench_simulate_reports_writer_sensor_and_reader_speeds(
                    "--sizes", "24x32,48x64", "--workers", "2", "--scratch", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "| 24x32 | 1 | 4 |" in out
+    assert "| frames/s (files written) | CPU ms/frame, user | CPU ms/frame, kernel |" in out
+    row = re.search(r"\| 24x32 \| 1 \| 4 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", out)
+    assert row is not None
+    fps, user_ms = float(row.group(1)), float(row.group(2))
+    assert fps > 0
+    assert user_ms > 0.5  # rendering 7 sensors is CPU work: it must show up as user time
     assert "| 48x64 | 2 | 4 |" in out
     for sensor in ("depth", "lidar", "mmwave", "wifi", "rgb"):
         assert f"| {sensor} |" in out
