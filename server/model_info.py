@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from rigserve.server.settings import Settings
 
 VERSION = "1"
+#: Engine providers that run on the GPU (Triton instance_group kind KIND_GPU).
+_GPU_PROVIDERS = frozenset({"TensorRT", "TensorrtExecutionProvider", "CUDAExecutionProvider"})
 
 
 class ModelCatalog:
@@ -96,6 +98,17 @@ class ModelCatalog:
         fmt = self.repo.engines[self.by_name[model]].entry.format
         return "tensorrt_plan" if fmt == "tensorrt" else "onnxruntime_onnx"
 
+    def _backend(self, model: str) -> str:
+        fmt = self.repo.engines[self.by_name[model]].entry.format
+        return "tensorrt" if fmt == "tensorrt" else "onnxruntime"
+
+    def _instance_kind(self, model: str) -> str:
+        """KIND_GPU when the model's engine(s) run on the GPU (native plan, CUDA/TRT EP)."""
+        subsets = (self.repo.engines if model == self.logical
+                   else [self.by_name[model]])
+        on_gpu = any(self.repo.engines[s].engine.provider in _GPU_PROVIDERS for s in subsets)
+        return "KIND_GPU" if on_gpu else "KIND_CPU"
+
     def config(self, model: str, settings: Settings) -> dict[str, Any]:
         """Triton's model configuration as JSON (what perf_analyzer reads)."""
         self.check(model)
@@ -110,7 +123,7 @@ class ModelCatalog:
         return {
             "name": model,
             "platform": self._platform(model),
-            "backend": "" if logical else "onnxruntime",
+            "backend": "" if logical else self._backend(model),
             "version_policy": {"latest": {"num_versions": 1}},
             "max_batch_size": self._max_batch(model),
             "input": [tensor(*t) for t in self._inputs(model)],
@@ -121,6 +134,6 @@ class ModelCatalog:
                 "max_queue_delay_microseconds": int(settings.max_queue_delay_ms * 1000),
                 "default_queue_policy": {"max_queue_size": settings.max_queue_size},
             },
-            "instance_group": [{"name": model, "kind": "KIND_CPU",
+            "instance_group": [{"name": model, "kind": self._instance_kind(model),
                                 "count": settings.engine_instances}],
         }

@@ -86,6 +86,11 @@ def test_metadata_health_and_config_answer_like_triton(client: triton.InferenceS
     assert config["max_batch_size"] == 32
     assert all(i["optional"] for i in config["input"])
     assert {o["name"] for o in config["output"]} == {"joints", "action_logits"}
+    engine_config = client.get_model_config("rig.lidar")
+    # CPU ONNX Runtime engines here: Triton's backend name and instance kind for them.
+    assert (engine_config["platform"], engine_config["backend"]) == ("onnxruntime_onnx",
+                                                                    "onnxruntime")
+    assert engine_config["instance_group"][0]["kind"] == "KIND_CPU"
     assert client.get_server_metadata()["name"] == "rigserve"
     index = client.get_model_repository_index()
     assert {m["name"] for m in index} >= {"rig", "rig.depth+lidar+mmwave+wifi"}
