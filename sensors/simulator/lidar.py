@@ -9,9 +9,12 @@ Gaussian, per-return dropout, whole-ring dropouts, and spurious returns (dust, m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .body import capsules
+from .environment import Environment
 from .geometry import box_pairs, first_hits, ray_capsule_pairs, ray_scene
 from .quality import NoiseRange
 from .render import RenderContext, Rendered, register_renderer
@@ -26,35 +29,45 @@ SPURIOUS = NoiseRange(0.0, 150.0)        # expected spurious points per frame
 _NEAR_ROI_M = 0.3  # static returns this close to the ROI may enter it with noise
 
 
+def _inside(pts: np.ndarray, roi: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Points (N, 3) inside the box ``roi`` (6,) grown by ``margin``: (N,) bool."""
+    inside = (pts >= roi[0::2] - margin) & (pts <= roi[1::2] + margin)       # (N, 3)
+    # Column ANDs: reducing over a length-3 axis is much slower than two elementwise ops.
+    return np.asarray(inside[:, 0] & inside[:, 1] & inside[:, 2])
+
+
+@functools.lru_cache(maxsize=8)
+def _static_scan(env: Environment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beam directions (32*A, 3), empty-room ranges (32*A,) and which of those returns lie
+    near the region of interest (32*A,): cast once per room, shared read-only."""
+    el, az = np.meshgrid(ELEVATIONS, AZIMUTHS, indexing="ij")  # (32, A)
+    local = np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], -1)
+    origin = env.lidar.origin
+    dirs = local.reshape(-1, 3) @ env.lidar.rotation().T  # (32*A, 3) rig frame, unit
+    static_t = ray_scene(origin, dirs, env.room, env.furniture_array())
+    near = _inside(origin + static_t[:, None] * dirs, np.asarray(env.roi), _NEAR_ROI_M)
+    for arr in (dirs, static_t, near):
+        arr.flags.writeable = False
+    return dirs, static_t, near
+
+
 class Lidar:
     def __init__(self, ctx: RenderContext) -> None:
         seq = ctx.sequence
-        mount = seq.env.lidar
         self.seq = seq
-        self.origin = mount.origin
-        self.rot = mount.rotation()
-        el, az = np.meshgrid(ELEVATIONS, AZIMUTHS, indexing="ij")  # (32, A)
-        local = np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], -1)
-        self.grid = el.shape
-        self.dirs = local.reshape(-1, 3) @ self.rot.T  # (32*A, 3) rig frame, unit
-        self.static_t = ray_scene(self.origin, self.dirs, seq.env.room, seq.env.furniture_array())
+        self.origin = seq.env.lidar.origin
+        self.rot = seq.env.lidar.rotation()
+        self.grid = (len(ELEVATIONS), len(AZIMUTHS))
+        self.dirs, self.static_t, self.static_near = _static_scan(seq.env)
         self.roi = np.asarray(seq.env.roi)
-        hits = self.origin + self.static_t[:, None] * self.dirs
-        self.static_near = self._in_roi(hits, _NEAR_ROI_M)
         q = ctx.quality_of("lidar")
         self.sigma, self.p_drop = RANGE_SIGMA.at(q), DROPOUT.at(q)
         self.p_ring, self.spurious = RING_DROPOUT.at(q), SPURIOUS.at(q)
 
-    def _in_roi(self, pts: np.ndarray, margin: float = 0.0) -> np.ndarray:
-        lo, hi = self.roi[0::2] - margin, self.roi[1::2] + margin
-        inside = (pts >= lo) & (pts <= hi)                                   # (N, 3)
-        # Column ANDs: reducing over a length-3 axis is much slower than two elementwise ops.
-        return np.asarray(inside[:, 0] & inside[:, 1] & inside[:, 2])
-
     def _returns(self, rays: np.ndarray, t: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Points (N, 3) of the kept returns that fall inside the region of interest."""
         pts = self.origin + t[keep, None] * self.dirs[rays[keep]]
-        return np.asarray(pts[self._in_roi(pts)])
+        return np.asarray(pts[_inside(pts, self.roi)])
 
     def _capsule_boxes(self, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Beam-grid boxes (C, 4) = ring0, ring1, col0, col1 covering each capsule."""
