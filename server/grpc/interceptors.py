@@ -111,6 +111,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
 
     def __init__(self, api_keys: Sequence[str] = ()) -> None:
         self._keys = [k.encode() for k in api_keys]
+        # method -> its wrapped handler: the servicers' handlers are fixed for the
+        # server's lifetime, so each is wrapped once, not on every call.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails],
@@ -121,8 +124,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
         if handler is None:
             return None
         method = handler_call_details.method
-        exempt = not self._keys or method.startswith(AUTH_EXEMPT_PREFIXES)
-        return _wrap(handler, method, _no_check if exempt else self._authenticate)
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            exempt = not self._keys or method.startswith(AUTH_EXEMPT_PREFIXES)
+            wrapped = _wrap(handler, method, _no_check if exempt else self._authenticate)
+            self._wrapped[method] = wrapped
+        return wrapped
 
     def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
         """Accept ``authorization: Bearer KEY`` or ``x-api-key: KEY`` metadata."""
