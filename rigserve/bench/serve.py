@@ -141,17 +141,16 @@ def floor_engine(repo: Path, subset: str, threads: int) -> Any:
     return load_engine(entry.format, entry.name, repo / entry.path, EngineOptions(threads, 1))
 
 
-def measure_floor(engine: Any, tensors: dict[str, np.ndarray], requests: int,
-                  batch: int = 1) -> tuple[list[float], float]:
-    """Raw engine runs at ``batch`` rows (the request's rows repeated); latencies and wall."""
-    feed = {k: np.repeat(v, batch, axis=0) for k, v in tensors.items()}  # (batch, ...)
+def measure_floor(engine: Any, tensors: dict[str, np.ndarray], requests: int
+                  ) -> tuple[list[float], float]:
+    """Raw engine runs at batch 1, back to back; latencies and wall time."""
     for _ in range(10):
-        engine.run(feed)
+        engine.run(tensors)
     lat = []
     t0 = time.perf_counter()
-    for _ in range(max(1, requests // batch)):
+    for _ in range(requests):
         t = time.perf_counter()
-        engine.run(feed)
+        engine.run(tensors)
         lat.append(time.perf_counter() - t)
     return lat, time.perf_counter() - t0
 
@@ -277,8 +276,7 @@ class Row:
     concurrency: int
     latencies_s: list[float]
     wall_s: float
-    server_cpu_s: float = float("nan")
-    items: int = 0  # requests answered (0: one per latency sample)
+    server_cpu_s: float = float("nan")  # floors run in this process: no server CPU
 
     @property
     def p50_ms(self) -> float:
@@ -286,12 +284,11 @@ class Row:
 
     @property
     def throughput(self) -> float:
-        return (self.items or len(self.latencies_s)) / self.wall_s
+        return len(self.latencies_s) / self.wall_s
 
     def cells(self, floor: Row) -> list[object]:
-        # Floors run in this process, not the server: no server CPU to report.
         cpu_ms: object = ("n/a" if np.isnan(self.server_cpu_s)
-                          else self.server_cpu_s / (self.items or len(self.latencies_s)) * 1e3)
+                          else self.server_cpu_s / len(self.latencies_s) * 1e3)
         return [self.client, self.concurrency, *percentiles_ms(self.latencies_s),
                 self.throughput, self.throughput / floor.throughput, cpu_ms]
 
