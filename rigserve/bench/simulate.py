@@ -8,10 +8,11 @@ files, which bounds everything above (a frame is 7 files); then how fast
 ``MMFiDataset.to_arrays()`` reads the written folder back. The issue's target: >= 200
 frames/s at the demo size on 2 cores, files included.
 
-One unmeasured warm-up run comes first: imports, and the file system's first allocations
-in a fresh area (ext4 initialises inode tables lazily; the first few thousand files on a
-fresh disk area cost several times the steady rate), are not the simulator's speed.
-Every run writes a fresh folder, deleted once measured.
+One small unmeasured warm-up run comes first (imports and first-call costs are not the
+simulator's speed). Every run writes a fresh folder and nothing is deleted until the end:
+ext4 skips recently deleted inodes when it allocates new ones (``recently_deleted()``,
+most of the kernel time of file creation on a disk with create/delete churn), so deleting
+one run's files would slow the next run's file creation.
 """
 
 from __future__ import annotations
@@ -55,20 +56,20 @@ def _write_rows(args: argparse.Namespace, tmp: Path) -> tuple[list[list[object]]
     from rigserve.cli.simulate import parse_size
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
-    shutil.rmtree(_simulate(args, tmp / "warm-up", sizes[0], args.workers).root)
+    warm_up = argparse.Namespace(**vars(args) | {"subjects": args.subjects.split(",")[0],
+                                                 "actions": "A01", "frames": 2})
+    _simulate(warm_up, tmp / "warm-up", sizes[0], 1)
     rows: list[list[object]] = []
     demo_root, files_per_frame = tmp / "demo", 0.0
     for k, size in enumerate(sizes):
         for workers in sorted({1, args.workers}):
-            keep = k == 0 and workers == 1  # the reader reads this one back
+            first = k == 0 and workers == 1  # the reader reads this one back
             before = _cpu_seconds()
-            s = _simulate(args, demo_root if keep else tmp / f"run-{k}-{workers}", size, workers)
+            s = _simulate(args, demo_root if first else tmp / f"run-{k}-{workers}", size, workers)
             user_ms, sys_ms = _cpu_ms(before, s.frames)
             rows.append([f"{size[0]}x{size[1]}", workers, s.frames, s.frames_per_s, user_ms,
                          sys_ms, s.bytes / s.frames / 1024])
             files_per_frame = s.files / s.frames
-            if not keep:
-                shutil.rmtree(s.root)
     return rows, demo_root, files_per_frame
 
 
@@ -149,12 +150,14 @@ def run(args: argparse.Namespace) -> int:
     body = (
         f"All modalities (depth, lidar, mmwave, wifi, rgb, infra1, infra2 + ground truth), "
         f"subjects {args.subjects}, actions {args.actions}, {args.frames} frames each; "
-        f"files written under {scratch}, after one unmeasured warm-up run.\n\n"
+        f"files written under {scratch} (kept until the end), after a small unmeasured "
+        "warm-up run.\n\n"
         + markdown_table(["depth H x W", "processes", "frames", "frames/s (files written)",
                           "CPU ms/frame, user", "CPU ms/frame, kernel", "KiB per frame"], rows)
-        + "\n\nCPU is summed over all processes; kernel time is almost all file creation. "
+        + "\n\nCPU is summed over all processes; kernel time is almost all file creation "
+        "(on ext4 with create/delete churn, mostly its scan past recently deleted inodes). "
         "When wall time per frame exceeds CPU time per process, the processes waited: for a "
-        "core (other load) or for the file system (ext4 serialises inode allocation)."
+        "core (other load) or for the file system."
         + f"\n\nIn memory, one process, depth {demo[0]}x{demo[1]}: rendering and encoding each "
         "sensor's file bytes (ms per frame), and the frames/s that leaves before any file "
         "is created:\n\n"
