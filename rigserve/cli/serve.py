@@ -16,6 +16,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "max_queue_delay_ms": (float, "dynamic batching: longest wait for a fuller batch"),
     "max_queue_size": (int, "queued requests per engine before answering 429"),
     "engine_instances": (int, "concurrent batches per engine"),
+    "inline_max_ms": (float, "run a lone request at once if its engine is faster (ms; 0 = off)"),
     "staleness_s": (float, "stream: seconds of silence before a sensor is offline"),
     "max_body_bytes": (int, "request body limit (413 above it)"),
     "tls_cert": (Path, "TLS certificate (gRPC)"),
