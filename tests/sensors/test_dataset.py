@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from PIL import Image
 from rigserve.sensors.csi import clean_csi
 from rigserve.sensors.dataset import MMFiDataset, MMFiIndex
 from rigserve.sensors.errors import FormatError
-from rigserve.sensors.formats import frame_path, write_frame
+from rigserve.sensors.formats import frame_path, read_csi, read_frame, write_frame
+from rigserve.sensors.png16 import decode_png16
 from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
 
 from tests.sensors.mmfi_folder import write_folder
@@ -136,3 +138,29 @@ def test_preprocessing_in_the_dataset_is_the_shared_one(mmfi_root: tuple[Path, d
     raw = read_frame("wifi", frame_path(root, "E01", "S01", "A01", "wifi", 1))
     np.testing.assert_array_equal(ds[0]["wifi"], preprocess_frame("wifi", raw))
     np.testing.assert_array_equal(ds[0]["wifi"], clean_csi(raw))
+
+
+def _rewrite_with_other_tools(root: Path) -> None:
+    """Re-encode every depth and CSI file as other tools write them: Pillow at zlib level 6
+    (adaptive row filters, as OpenCV/MATLAB-written MM-Fi PNGs use) and scipy.io.savemat."""
+    for png in sorted(root.rglob("depth/frame*.png")):
+        img = read_frame("depth", png)
+        Image.fromarray(img).save(png, format="PNG", compress_level=6)
+    for mat in sorted(root.rglob("wifi-csi/frame*.mat")):
+        amp, phase = read_csi(mat)
+        scipy.io.savemat(mat, {"CSIamp": amp} | ({} if phase is None else {"CSIphase": phase}))
+
+
+def test_files_written_by_other_tools_read_the_same_as_ours(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for root in (ours, theirs):
+        write_folder(root, ["S01"], ["A01"], frames=3, seed=4, depth_hw=(120, 160))
+    _rewrite_with_other_tools(theirs)
+    pngs = sorted(theirs.rglob("depth/frame*.png"))
+    # Filtered rows: these files take the Pillow path, ours the fast one.
+    assert all(decode_png16(p.read_bytes()) is None for p in pngs)
+    assert all(decode_png16(p.read_bytes()) is not None for p in ours.rglob("depth/*.png"))
+    a = MMFiDataset(ours, modalities=("depth", "wifi"), cache=False).to_arrays()
+    b = MMFiDataset(theirs, modalities=("depth", "wifi"), cache=False).to_arrays()
+    for key in ("depth", "wifi", "joints"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
