@@ -22,8 +22,21 @@ class ResidualBlock(nn.Module):
         return self.act(x + self.norm(self.conv2(self.act(self.conv1(x)))))
 
 
+def _halved(n: int, times: int) -> int:
+    """Size after ``times`` stride-2, kernel-3, padding-1 convolutions: ceil(n / 2) each."""
+    for _ in range(times):
+        n = (n + 1) // 2
+    return n
+
+
 class DepthEncoder(nn.Module):
-    """Strided stages (each halves H and W) with one residual block each, then mean pooling."""
+    """Strided stages (each halves H and W) with one residual block each, then a linear map
+    of the whole (C, H/8, W/8) feature map.
+
+    No global pooling: pose regression needs to know *where* in the image a limb is, and
+    a mean over the map keeps only *what* is there (with pooling the model learns the
+    mean pose plus a translation and nothing of the articulation).
+    """
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -37,11 +50,12 @@ class DepthEncoder(nn.Module):
                        ResidualBlock(c_out)]
             c_in = c_out
         self.stages = nn.Sequential(*layers)
-        self.proj = nn.Linear(c_in, cfg.dim)
+        cells = _halved(cfg.input_shape[1], len(widths)) * _halved(cfg.input_shape[2], len(widths))
+        self.proj = nn.Linear(c_in * cells, cfg.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stages(x)  # (B, C, H/8, W/8)
-        return self.proj(h.mean(dim=(2, 3)))  # (B, dim)
+        return self.proj(h.flatten(1))  # (B, C·H/8·W/8) -> (B, dim)
 
 
 @register_encoder("depth")
