@@ -18,7 +18,6 @@ one run's files would slow the next run's file creation.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import tempfile
@@ -35,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames per sequence")
     parser.add_argument("--sizes", default="120x160,480x640",
                         help="depth sizes HxW to time, comma-separated (first = demo size)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes for the pooled run (default: all cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes for the pooled run (default: every usable CPU)")
     parser.add_argument("--scratch", type=Path, default=None,
                         help="folder to write the simulated files under (default: the system "
                         "temp folder; file creation speed depends on its file system)")
@@ -54,6 +53,7 @@ def _simulate(args: argparse.Namespace, root: Path, size: tuple[int, int], worke
 
 def _write_rows(args: argparse.Namespace, tmp: Path) -> tuple[list[list[object]], Path, float]:
     from rigserve.cli.simulate import parse_size
+    from rigserve.sensors.simulator.runner import usable_cpus
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     warm_up = argparse.Namespace(**vars(args) | {"subjects": args.subjects.split(",")[0],
@@ -62,7 +62,7 @@ def _write_rows(args: argparse.Namespace, tmp: Path) -> tuple[list[list[object]]
     rows: list[list[object]] = []
     demo_root, files_per_frame = tmp / "demo", 0.0
     for k, size in enumerate(sizes):
-        for workers in sorted({1, args.workers}):
+        for workers in sorted({1, args.workers or usable_cpus()}):
             first = k == 0 and workers == 1  # the reader reads this one back
             before = _cpu_seconds()
             s = _simulate(args, demo_root if first else tmp / f"run-{k}-{workers}", size, workers)

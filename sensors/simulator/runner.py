@@ -9,6 +9,7 @@ goes through :mod:`rigserve.sensors.formats`, so readers see exactly MM-Fi's lay
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -125,6 +126,23 @@ def write_sequence(job: SequenceJob) -> tuple[str, int, int, int]:
     return job.key, job.frames, files, nbytes
 
 
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may really use: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    ``os.cpu_count()`` is the host's count; in a container limited to 2 CPUs on a 32-core
+    node it would start 32 render processes that fight over 2 CPUs' worth of time.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]  # "200000 100000" or "max ..."
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota visible: the affinity mask is the limit
+    return max(1, cpus)
+
+
 def select_sequences(environments: Iterable[str] | None, subjects: Iterable[str] | None,
                      actions: Iterable[str] | None) -> list[tuple[str, str, str]]:
     """(env, subject, action) triples; subjects live in their MM-Fi environment."""
@@ -160,7 +178,7 @@ def simulate(out_dir: str | os.PathLike[str], *, environments: Iterable[str] | N
 
     ``environments``/``subjects``/``actions`` select sequences (default: all 40 x 27);
     ``quality`` overrides per-sensor quality in [0, 1]; ``workers`` processes render
-    sequences in parallel (default: one per CPU); ``progress(n)`` is called with the
+    sequences in parallel (default: one per usable CPU); ``progress(n)`` is called with the
     frame count of each finished sequence.
     """
     if frames < 1:
@@ -180,7 +198,7 @@ def simulate(out_dir: str | os.PathLike[str], *, environments: Iterable[str] | N
     triples = select_sequences(environments, subjects, actions)
     root = Path(out_dir)
     jobs = [SequenceJob(str(root), e, s, a, frames, (h, w), q, seed, mods) for e, s, a in triples]
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    n_workers = max(1, min(workers or usable_cpus(), len(jobs)))
     logger.info("simulating %d sequences x %d frames with %d worker(s) into %s",
                 len(jobs), frames, n_workers, root)
     start = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from rigserve.sensors.simulator import (
     simulate,
 )
 from rigserve.sensors.simulator.depth import DepthCamera
+from rigserve.sensors.simulator.runner import usable_cpus
 from rigserve.sensors.specs import ACTION_CODES, BONES, MODALITIES
 
 from rigserve.cli import main as cli_main
@@ -240,3 +242,15 @@ def test_cli_simulate_writes_and_reports(tmp_path: Path,
     assert cli_main(["simulate", "--out", str(out), "--subjects", "S01", "--environments",
                      "E03"]) == 2
     assert "lives in environments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("cpu_max", "cap"), [
+    ("max 100000\n", None), ("50000 100000\n", 1), ("150000 100000\n", 2), ("garbage", None)])
+def test_default_worker_count_respects_the_affinity_mask_and_a_cgroup_quota(
+        tmp_path: Path, cpu_max: str, cap: int | None) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    quota_file = tmp_path / "cpu.max"
+    quota_file.write_text(cpu_max)
+    expected = affinity if cap is None else min(affinity, cap)
+    assert usable_cpus(quota_file) == expected
+    assert usable_cpus(tmp_path / "absent") == affinity
