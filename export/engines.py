@@ -18,6 +18,8 @@ from rigserve.export.onnx_export import optimize_with_ort
 from rigserve.export.quantize import convert_fp16, quantize_int8
 from rigserve.export.runtime import OrtRunner, Runner
 
+from rigserve.registry import Registry
+
 
 @dataclass(frozen=True)
 class BuildContext:
@@ -50,7 +52,8 @@ class Backend:
         return f"engines/{subset_name}.{self.precision}.{self.extension}"
 
 
-BACKENDS: dict[tuple[str, str], Backend] = {}
+#: (format, precision) -> how to build that engine.
+BACKENDS: Registry[tuple[str, str], Backend] = Registry("engine back end (format, precision)")
 
 
 def register_backend(fmt: str, precision: str, extension: str,
@@ -58,22 +61,14 @@ def register_backend(fmt: str, precision: str, extension: str,
                      ) -> Callable[[Callable[[BuildContext], BuiltEngine]],
                                    Callable[[BuildContext], BuiltEngine]]:
     def deco(fn: Callable[[BuildContext], BuiltEngine]) -> Callable[[BuildContext], BuiltEngine]:
-        key = (fmt, precision)
-        if key in BACKENDS:
-            raise ValueError(f"an engine back end for {fmt} {precision} is already registered")
-        BACKENDS[key] = Backend(fmt, precision, extension, fn, unavailable)
+        BACKENDS.add((fmt, precision), Backend(fmt, precision, extension, fn, unavailable))
         return fn
 
     return deco
 
 
 def get_backend(fmt: str, precision: str) -> Backend:
-    try:
-        return BACKENDS[(fmt, precision)]
-    except KeyError:
-        known = ", ".join(f"{f} {p}" for f, p in sorted(BACKENDS))
-        raise KeyError(f"no engine back end for format {fmt!r} at precision {precision!r}; "
-                       f"available: {known}") from None
+    return BACKENDS[(fmt, precision)]
 
 
 def _target(ctx: BuildContext, fmt: str, precision: str) -> tuple[str, Path]:

@@ -24,6 +24,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from rigserve.registry import Registry
+
 logger = logging.getLogger(__name__)
 
 BATCH_AXIS = "batch"
@@ -31,7 +33,6 @@ MIN_OPSET = 17
 
 #: ``fn(module, example_inputs, path, input_names=, output_names=, opset=)`` writes ``path``.
 Exporter = Callable[..., None]
-EXPORTERS: dict[str, Exporter] = {}
 
 #: ORT graph-optimisation levels a saved engine may be written at (see ``optimize_with_ort``).
 OPTIMIZATION_LEVELS = {
@@ -44,17 +45,10 @@ class OnnxExportError(RuntimeError):
     """The ONNX graph could not be produced or fails ``onnx.checker``."""
 
 
-def register_exporter(name: str) -> Callable[[Exporter], Exporter]:
-    def deco(fn: Exporter) -> Exporter:
-        if name in EXPORTERS:
-            raise ValueError(f"ONNX exporter {name!r} is already registered")
-        EXPORTERS[name] = fn
-        return fn
-
-    return deco
+EXPORTERS: Registry[str, Exporter] = Registry("ONNX exporter", error=OnnxExportError)
 
 
-@register_exporter("torchscript")
+@EXPORTERS.register("torchscript")
 def _export_torchscript(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, *,
                         input_names: Sequence[str], output_names: Sequence[str],
                         opset: int) -> None:
@@ -68,7 +62,7 @@ def _export_torchscript(module: nn.Module, inputs: tuple[torch.Tensor, ...], pat
                           opset_version=opset, do_constant_folding=True, dynamo=False)
 
 
-@register_exporter("dynamo")
+@EXPORTERS.register("dynamo")
 def _export_dynamo(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, *,
                    input_names: Sequence[str], output_names: Sequence[str],
                    opset: int) -> None:
@@ -96,11 +90,7 @@ def export_onnx(module: nn.Module, example_inputs: tuple[torch.Tensor, ...],
     if opset < MIN_OPSET:
         raise OnnxExportError(f"opset {opset} is too old: rigserve engines need opset >= "
                               f"{MIN_OPSET}")
-    try:
-        fn = EXPORTERS[exporter]
-    except KeyError:
-        raise OnnxExportError(f"unknown ONNX exporter {exporter!r}; registered: "
-                              f"{', '.join(sorted(EXPORTERS))}") from None
+    fn = EXPORTERS[exporter]
     names = list(output_shapes)
     module.eval()
     with torch.no_grad():

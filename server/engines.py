@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 from rigserve.server.errors import RepositoryError
 
+from rigserve.registry import Registry
+
 logger = logging.getLogger(__name__)
 
 #: Preference order; only the ones this onnxruntime build offers are used.
@@ -45,32 +47,34 @@ class Engine(Protocol):
 
 
 Loader = Callable[[str, Path, EngineOptions], Engine]
-BACKENDS: dict[str, Loader] = {}
-_AVAILABLE: dict[str, Callable[[], bool]] = {}
+
+
+@dataclass(frozen=True)
+class Backend:
+    load: Loader
+    available: Callable[[], bool]
+
+
+#: Manifest engine format -> its loader and whether this machine can run it.
+BACKENDS: Registry[str, Backend] = Registry("engine format", error=RepositoryError)
 
 
 def register_backend(fmt: str, available: Callable[[], bool]) -> Callable[[Loader], Loader]:
     """Register a loader for manifest engine ``format`` ``fmt``."""
 
     def deco(loader: Loader) -> Loader:
-        BACKENDS[fmt] = loader
-        _AVAILABLE[fmt] = available
+        BACKENDS.add(fmt, Backend(loader, available))
         return loader
 
     return deco
 
 
 def backend_available(fmt: str) -> bool:
-    check = _AVAILABLE.get(fmt)
-    return bool(check and check())
+    return fmt in BACKENDS and BACKENDS[fmt].available()
 
 
 def load_engine(fmt: str, name: str, path: Path, options: EngineOptions) -> Engine:
-    try:
-        loader = BACKENDS[fmt]
-    except KeyError:
-        raise RepositoryError(f"engine {name!r}: format {fmt!r} has no back end; "
-                              f"known: {sorted(BACKENDS)}") from None
+    loader = BACKENDS[fmt].load
     return loader(name, path, options)
 
 

@@ -2,9 +2,8 @@
 
 Two interfaces over the same requests:
 
-* Async clients for serve.py's client registry (``open()``, ``call()``, ``close()``; one
-  request per ``call`` over a connection kept open). Wire them in with
-  ``register_grpc_clients(register_client)``, which registers ``kserve_grpc``
+* Async clients in the benchmark's client registry (`_clients.CLIENTS`: ``open()``,
+  ``call()``, ``close()``; one request per ``call`` over a connection kept open): ``kserve_grpc``
   (``ModelInfer`` to ``rig`` with raw input bytes) and ``rig_stream`` (one frame of
   MM-Fi file bytes per call on an open ``RigStream.Stream``, awaiting its answer). The
   factories read ``target.grpc_port``, ``target.tensors`` and ``target.files``.
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from rigserve.bench._clients import CLIENTS, Target
 from rigserve.bench._report import percentiles_ms
 from rigserve.proto import grpc_service_pb2 as kserve_pb
 from rigserve.proto import grpc_service_pb2_grpc as kserve_grpc
@@ -233,17 +233,14 @@ class RigStreamClient:
         await self._channel.close()
 
 
-def register_grpc_clients(register_client: Callable[[str], Callable[[Any], Any]]) -> None:
-    """Register ``kserve_grpc`` and ``rig_stream`` in serve.py's client registry."""
+@CLIENTS.register("kserve_grpc")
+def _kserve_client(target: Target) -> GrpcUnaryClient:
+    return GrpcUnaryClient(_grpc_port(target), "rig", target.tensors)
 
-    def kserve(target: Any) -> GrpcUnaryClient:
-        return GrpcUnaryClient(_grpc_port(target), "rig", target.tensors)
 
-    def stream(target: Any) -> RigStreamClient:
-        return RigStreamClient(_grpc_port(target), target.files)
-
-    register_client("kserve_grpc")(kserve)
-    register_client("rig_stream")(stream)
+@CLIENTS.register("rig_stream")
+def _stream_client(target: Target) -> RigStreamClient:
+    return RigStreamClient(_grpc_port(target), target.files)
 
 
 def _grpc_port(target: Any) -> int:

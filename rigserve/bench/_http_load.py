@@ -1,7 +1,7 @@
 """HTTP load generators for `rigserve bench serve` (KServe v2 binary/JSON, the rig endpoint).
 
 Each client keeps one keep-alive connection and sends a prebuilt request per ``call()``;
-:func:`register_http_clients` puts them in serve.py's client registry as
+they register in the benchmark's client registry (`_clients.CLIENTS`) as
 ``kserve_binary``, ``kserve_json``, ``rest_json`` and ``rest_multipart``. The factories
 read ``target.http_port``, ``target.tensors`` (model-ready, batch 1), ``target.raw`` and
 ``target.files`` (MM-Fi file bytes).
@@ -12,19 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-_FACTORIES: dict[str, Callable[[Any], _HttpClient]] = {}
-
-
-def _client(name: str) -> Callable[[Callable[[Any], _HttpClient]], Callable[[Any], _HttpClient]]:
-    def deco(factory: Callable[[Any], _HttpClient]) -> Callable[[Any], _HttpClient]:
-        _FACTORIES[name] = factory
-        return factory
-    return deco
+from rigserve.bench._clients import CLIENTS, Target
 
 
 class _HttpClient:
@@ -74,27 +66,27 @@ def _kserve_body(tensors: dict[str, np.ndarray], binary: bool) -> tuple[bytes, d
     return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
 
 
-@_client("kserve_binary")
-def _kserve_binary(t: Any) -> _HttpClient:
+@CLIENTS.register("kserve_binary")
+def _kserve_binary(t: Target) -> _HttpClient:
     body, headers = _kserve_body(t.tensors, binary=True)
     return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
 
 
-@_client("kserve_json")
-def _kserve_json(t: Any) -> _HttpClient:
+@CLIENTS.register("kserve_json")
+def _kserve_json(t: Target) -> _HttpClient:
     body, headers = _kserve_body(t.tensors, binary=False)
     return _HttpClient(t.http_port, "/v2/models/rig/infer", body, headers)
 
 
-@_client("rest_json")
-def _rest_json(t: Any) -> _HttpClient:
+@CLIENTS.register("rest_json")
+def _rest_json(t: Target) -> _HttpClient:
     body = json.dumps({"frames": {m: a.tolist() for m, a in t.raw.items()}}).encode()
     return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
                        {"Content-Type": "application/json"})
 
 
-@_client("rest_multipart")
-def _rest_multipart(t: Any) -> _HttpClient:
+@CLIENTS.register("rest_multipart")
+def _rest_multipart(t: Target) -> _HttpClient:
     boundary = "rigservebench"
     parts = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{m}\"; "
               f"filename=\"frame001\"\r\nContent-Type: application/octet-stream\r\n\r\n"
@@ -102,9 +94,3 @@ def _rest_multipart(t: Any) -> _HttpClient:
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-
-
-def register_http_clients(register_client: Callable[[str], Callable[[Any], Any]]) -> None:
-    """Register every HTTP client in serve.py's registry."""
-    for name, factory in _FACTORIES.items():
-        register_client(name)(factory)

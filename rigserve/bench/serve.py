@@ -16,7 +16,7 @@ server's RSS (must stay < 400 MB and not grow). Client loops run on uvloop when 
 installed, so the load generator's own overhead stays small.
 
 Clients live in a registry (:data:`CLIENTS`); the gRPC rows register theirs with
-:func:`register_client`. A client makes one request per :meth:`LoadClient.call` over a
+``CLIENTS.register``. A client makes one request per :meth:`LoadClient.call` over a
 connection it keeps open.
 """
 
@@ -33,58 +33,18 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from rigserve.bench._clients import CLIENTS, LoadClient, Target
 from rigserve.bench._report import markdown_table, percentiles_ms, write_section
 
 RSS_LIMIT_MB = 400.0
 
 
-@dataclass(frozen=True)
-class Target:
-    """What a client needs: where the server is and what to send."""
-
-    http_port: int
-    grpc_port: int | None
-    subset: str
-    tensors: dict[str, np.ndarray]  # model-ready, batch 1, for the subset's inputs
-    files: dict[str, bytes]  # MM-Fi file bytes per modality of the subset
-    raw: dict[str, np.ndarray]  # decoded raw frames per modality of the subset
-
-
-class LoadClient(Protocol):
-    async def open(self) -> None: ...
-    async def call(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-CLIENTS: dict[str, Callable[[Target], LoadClient]] = {}
-
-
-def register_client(name: str) -> Callable[[Callable[[Target], LoadClient]],
-                                           Callable[[Target], LoadClient]]:
-    def deco(factory: Callable[[Target], LoadClient]) -> Callable[[Target], LoadClient]:
-        CLIENTS[name] = factory
-        return factory
-    return deco
-
-
-def _register_clients() -> None:
-    """HTTP rows always; gRPC rows (kserve_grpc, rig_stream) when grpc is installed."""
-    from rigserve.bench._http_load import register_http_clients
-
-    register_http_clients(register_client)
-    try:
-        from rigserve.bench._grpc_load import register_grpc_clients
-    except ImportError:
-        return
-    register_grpc_clients(register_client)
-
-
-_register_clients()
-
+# Importing the protocol modules registers their clients in CLIENTS.
+from rigserve.bench import _grpc_load, _http_load  # noqa: E402, F401
 
 # ---- measurement ------------------------------------------------------------------------
 
@@ -377,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     unknown = [n for n in args.clients.split(",") if n not in CLIENTS]
     if unknown:  # before the server starts: a typo should cost nothing
-        raise SystemExit(f"unknown client {unknown[0]!r}; known: {', '.join(CLIENTS)}")
+        raise SystemExit(f"unknown client {unknown[0]!r}; known: {', '.join(sorted(CLIENTS))}")
     with running_server(args.repo, args.threads, args.server_arg) as (proc, http, grpc):
         target = build_target(args.repo, args.subset, http, grpc)
         engine = floor_engine(args.repo, target.subset, args.threads)
