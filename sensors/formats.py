@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from .errors import FormatError
 from .mat5 import encode_mat5
 from .png16 import decode_png16, encode_png16
@@ -43,23 +45,16 @@ class Codec:
     extras: tuple[str, ...] = ()
 
 
-CODECS: dict[str, Codec] = {}
+#: File extension -> codec.
+CODECS: Registry[str, Codec] = Registry("file format", error=ValueError)
 
 
 def register_codec(codec: Codec) -> Codec:
-    if codec.ext in CODECS:
-        raise ValueError(f"a codec for {codec.ext!r} is already registered")
-    CODECS[codec.ext] = codec
-    return codec
+    return CODECS.add(codec.ext, codec)
 
 
 def codec_for(modality: str) -> Codec:
-    spec = get_modality(modality)
-    try:
-        return CODECS[spec.ext]
-    except KeyError:
-        raise ValueError(f"no codec registered for {spec.ext!r} ({modality}); "
-                         f"registered: {', '.join(sorted(CODECS))}") from None
+    return CODECS[get_modality(modality).ext]
 
 
 # ---- 16-bit PNG depth (millimetres) ----------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from .csi import clean_csi
 from .specs import get_modality
 from .validate import check_shape
@@ -68,14 +70,12 @@ class Preprocessor:
     shape: Callable[[PreprocessSpec], tuple[int, ...]]
 
 
-PREPROCESSORS: dict[str, Preprocessor] = {}
+PREPROCESSORS: Registry[str, Preprocessor] = Registry("preprocessor")
 
 
 def register_preprocessor(modality: str, preprocessor: Preprocessor) -> None:
     get_modality(modality)
-    if modality in PREPROCESSORS:
-        raise ValueError(f"a preprocessor for {modality!r} is already registered")
-    PREPROCESSORS[modality] = preprocessor
+    PREPROCESSORS.add(modality, preprocessor)
 
 
 # ---- depth: valid-pixel area downsampling ---------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rigserve.registry import Registry
+
 from .errors import UnknownModality
 
 Kind = Literal["image", "points", "csi", "keypoints"]
@@ -39,14 +41,11 @@ class ModalitySpec:
     model_input: bool = True
 
 
-MODALITIES: dict[str, ModalitySpec] = {}
+MODALITIES: Registry[str, ModalitySpec] = Registry("modality")
 
 
 def register_modality(spec: ModalitySpec) -> ModalitySpec:
-    if spec.name in MODALITIES:
-        raise ValueError(f"modality {spec.name!r} is already registered")
-    MODALITIES[spec.name] = spec
-    return spec
+    return MODALITIES.add(spec.name, spec)
 
 
 register_modality(ModalitySpec(
@@ -79,10 +78,9 @@ SENSOR_MODALITIES: tuple[str, ...] = tuple(m for m, s in MODALITIES.items() if s
 
 
 def get_modality(name: str) -> ModalitySpec:
-    try:
-        return MODALITIES[name]
-    except KeyError:
-        raise UnknownModality(name, sorted(MODALITIES)) from None
+    if name not in MODALITIES:
+        raise UnknownModality(name, sorted(MODALITIES))
+    return MODALITIES[name]
 
 
 def subset_name(modalities: tuple[str, ...] | list[str] | frozenset[str]) -> str:

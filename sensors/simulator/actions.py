@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from ..specs import ACTION_CODES, ACTION_NAMES, NUM_JOINTS
 from .body import JOINT
 
@@ -108,7 +110,7 @@ class ActionPattern:
     program: Program  # (phase u in cycles (T,), amplitude factor) -> Pose
 
 
-ACTIONS: dict[str, ActionPattern] = {}
+ACTIONS: Registry[str, ActionPattern] = Registry("action", error=ValueError)
 
 
 def _sided(fn: Callable[..., Pose], side: str, u: np.ndarray, a: float) -> Pose:
@@ -118,19 +120,15 @@ def _sided(fn: Callable[..., Pose], side: str, u: np.ndarray, a: float) -> Pose:
 def register_action(code: str, period_s: float, side: str | None = None
                     ) -> Callable[[Callable[..., Pose]], Callable[..., Pose]]:
     def deco(fn: Callable[..., Pose]) -> Callable[..., Pose]:
-        if code in ACTIONS:
-            raise ValueError(f"action {code} is already registered")
         prog: Program = fn if side is None else functools.partial(_sided, fn, side)
-        ACTIONS[code] = ActionPattern(code, ACTION_NAMES[ACTION_CODES.index(code)], period_s, prog)
+        ACTIONS.add(code, ActionPattern(code, ACTION_NAMES[ACTION_CODES.index(code)], period_s,
+                                        prog))
         return fn
     return deco
 
 
 def get_action(code: str) -> ActionPattern:
-    try:
-        return ACTIONS[code]
-    except KeyError:
-        raise ValueError(f"unknown action {code!r}; accepted: A01..A{len(ACTIONS):02d}") from None
+    return ACTIONS[code]
 
 
 # ---- the programs ---------------------------------------------------------------------

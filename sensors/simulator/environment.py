@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from ..specs import ENVIRONMENTS
 
 
@@ -61,22 +63,15 @@ class Environment:
         return np.asarray(self.furniture, dtype=np.float64).reshape(-1, 6)
 
 
-ENVIRONMENT_LAYOUTS: dict[str, Environment] = {}
+ENVIRONMENT_LAYOUTS: Registry[str, Environment] = Registry("environment", error=ValueError)
 
 
 def register_environment(env: Environment) -> Environment:
-    if env.code in ENVIRONMENT_LAYOUTS:
-        raise ValueError(f"environment {env.code} is already registered")
-    ENVIRONMENT_LAYOUTS[env.code] = env
-    return env
+    return ENVIRONMENT_LAYOUTS.add(env.code, env)
 
 
 def get_environment(code: str) -> Environment:
-    try:
-        return ENVIRONMENT_LAYOUTS[code]
-    except KeyError:
-        raise ValueError(f"unknown environment {code!r}; accepted: "
-                         f"{', '.join(ENVIRONMENT_LAYOUTS)}") from None
+    return ENVIRONMENT_LAYOUTS[code]
 
 
 def _roi(stage: tuple[float, float]) -> tuple[float, float, float, float, float, float]:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from .motion import Sequence
 from .quality import DEFAULT_QUALITY
 
@@ -41,22 +43,12 @@ class Renderer(Protocol):
 
 RendererFactory = Callable[[RenderContext], Renderer]
 
-RENDERERS: dict[str, RendererFactory] = {}
+RENDERERS: Registry[str, RendererFactory] = Registry("simulator renderer", error=ValueError)
 
 
 def register_renderer(modality: str) -> Callable[[RendererFactory], RendererFactory]:
-    def deco(factory: RendererFactory) -> RendererFactory:
-        if modality in RENDERERS:
-            raise ValueError(f"a renderer for {modality!r} is already registered")
-        RENDERERS[modality] = factory
-        return factory
-    return deco
+    return RENDERERS.register(modality)
 
 
 def build_renderer(modality: str, ctx: RenderContext) -> Renderer:
-    try:
-        factory = RENDERERS[modality]
-    except KeyError:
-        raise ValueError(f"no simulator renderer for {modality!r}; "
-                         f"accepted: {', '.join(RENDERERS)}") from None
-    return factory(ctx)
+    return RENDERERS[modality](ctx)
