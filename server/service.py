@@ -180,6 +180,7 @@ class InferenceService:
         router = Router(repo.manifest.modalities, repo.engines,
                         PreprocessSpec.from_dict(dict(repo.manifest.preprocessing)), limits,
                         weights)
+        await loop.run_in_executor(self._executor, router.warm)
         self.metrics.set_engines([
             {"engine": le.name, "subset": sub, "format": le.entry.format,
              "precision": le.entry.precision, "provider": le.engine.provider}

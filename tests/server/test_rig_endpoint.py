@@ -87,3 +87,14 @@ def test_stale_sensor_named_by_the_client_is_dropped_as_stale(live: ServerHandle
     assert r.status_code == 200, r.text
     assert r.json()["used"] == ["mmwave"]
     assert r.json()["dropped"]["lidar"] == "stale"
+
+
+def test_router_warm_up_runs_every_modalitys_decode_path_without_refusals(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from rigserve.sensors.preprocess import PreprocessSpec
+    from rigserve.server.router import Router
+
+    router = Router(("depth", "lidar", "mmwave", "wifi"), {"depth", "lidar"}, PreprocessSpec(), {})
+    with caplog.at_level("WARNING", logger="rigserve.server.router"):
+        router.warm()
+    assert not caplog.records  # every synthetic file decoded, validated and preprocessed
