@@ -26,6 +26,8 @@ class ModelConfig:
     width: int = 8
     centroids: int = 32
     neighbours: int = 16
+    #: LayerNorm on each modality's feature before fusion (see ``model.py``).
+    modality_norm: bool = True
     pose_head: bool = True
     action_head: bool = True
 
@@ -77,6 +79,8 @@ class OptimConfig:
     batch_size: int = 32
     epochs: int = 10
     grad_clip: float = 5.0
+    #: Fraction of all steps spent in linear learning-rate warm-up before the cosine decay.
+    warmup: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,12 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true/false, got {value!r}")
         return value
+    if isinstance(default, float) and isinstance(value, str):
+        # YAML 1.1 reads "5e-3" (no dot in the mantissa) as a string; accept it as a number.
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
     if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(default, float):

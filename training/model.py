@@ -1,7 +1,10 @@
 """The multimodal model: per-modality encoders, purified fusion weights and heads.
 
 Common feature space: each encoder returns one vector ``f_i`` of size ``dim`` per
-sample. Fusion is PTA's purified weighted sum (sec. 3, "Purify"):
+sample, layer-normalised per modality (``modality_norm``): encoders of different kinds
+(a CNN's flattened map, a PointNet's max-pool) put their features on very different
+scales, and a weighted sum of unnormalised features is dominated by the loudest
+encoder whatever θ says. Fusion is PTA's purified weighted sum (sec. 3, "Purify"):
 
     w = softmax(θ);   w̃_i = w_i·m_i / Σ_j w_j·m_j;   f = Σ_i w̃_i f_i
 
@@ -55,6 +58,10 @@ class MultimodalModel(nn.Module):
                                                neighbours=cfg.neighbours))
             for m in self.modalities
         })
+        # Identity when off, so the state-dict keys do not depend on the switch's value.
+        self.feature_norms = nn.ModuleDict({
+            m: nn.LayerNorm(cfg.dim) if cfg.modality_norm else nn.Identity()
+            for m in self.modalities})
         self.input_shapes = {m: tuple(input_shapes[m]) for m in self.modalities}
         #: Fusion of the per-modality features; strategies may swap it (e.g. token fusion).
         self.fusion: nn.Module = WeightedFusion(self.modalities)
@@ -81,7 +88,11 @@ class MultimodalModel(nn.Module):
 
     def encode(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Features (B, dim) of every model modality present in ``inputs``."""
-        return {m: self.encoders[m](inputs[m]) for m in self.modalities if m in inputs}
+        return {m: self.encode_one(m, inputs[m]) for m in self.modalities if m in inputs}
+
+    def encode_one(self, modality: str, x: torch.Tensor) -> torch.Tensor:
+        """One modality's feature f_i (B, dim): its encoder, then its own normalisation."""
+        return self.feature_norms[modality](self.encoders[modality](x))
 
     @property
     def theta(self) -> torch.Tensor | None:
@@ -162,7 +173,7 @@ class SubsetModel(nn.Module):
         if len(inputs) != len(self.subset):
             raise ValueError(f"expected {len(self.subset)} inputs ({', '.join(self.subset)}), "
                              f"got {len(inputs)}")
-        feats = {m: self.model.encoders[m](x) for m, x in zip(self.subset, inputs, strict=True)}
+        feats = {m: self.model.encode_one(m, x) for m, x in zip(self.subset, inputs, strict=True)}
         batch = inputs[0].shape[0]
         fused = self.model.fuse(feats, self.present.unsqueeze(0).expand(batch, -1))
         out = self.model.heads_forward(fused)

@@ -91,13 +91,22 @@ def lookahead_step(module: TrainModule, batch: Batch, val: Batch, *, alpha: floa
     """
     theta = module.get_parameter(THETA)
     params = {n: p for n, p in module.named_parameters() if p.requires_grad and n != THETA}
-    losses = module(batch)
-    names = list(params)
-    grads = torch.autograd.grad(losses["loss"], [params[n] for n in names], create_graph=True,
-                                allow_unused=True)
     scoped = inner_params(module, scope)
-    stepped = {n: params[n] - alpha * g for n, g in zip(names, grads, strict=True)
-               if n in scoped and g is not None}
+    losses = module(batch)
+    # Only the scoped Θ need a differentiable gradient (create_graph); the rest (the
+    # encoders under params="head") get a plain backward, which is what keeps the
+    # head-only look-ahead close to a plain step: no double backward through the convs.
+    names = list(scoped) + [n for n in params if n not in scoped]
+    first = torch.autograd.grad(losses["loss"], [params[n] for n in scoped], create_graph=True,
+                                allow_unused=True)
+    # retain_graph: the hypergradient below differentiates ``first``, whose graph reuses
+    # the forward's saved tensors.
+    rest = torch.autograd.grad(losses["loss"], [params[n] for n in names[len(scoped):]],
+                               retain_graph=True, allow_unused=True) \
+        if len(scoped) < len(params) else ()
+    grads = (*first, *rest)
+    stepped = {n: params[n] - alpha * g for n, g in zip(scoped, first, strict=True)
+               if g is not None}
     hyper = torch.autograd.grad(val_task_loss(module, stepped, val, loss_cfg, scope), theta,
                                 allow_unused=True)[0]
     for n, g in zip(names, grads, strict=True):

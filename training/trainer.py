@@ -59,7 +59,7 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(data.train) / o.batch_size))
         total = self.steps_per_epoch * o.epochs
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+            self.opt, lambda s: lr_factor(s, total, round(o.warmup * total)))
         self.meta_opt = (torch.optim.Adam([model.theta], lr=cfg.purify.meta_lr)
                          if self.meta_on else None)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -170,6 +170,19 @@ class Trainer:
                 save_checkpoint(run / CHECKPOINT, self.state())
             barrier(self.info)
         bar.close()
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``.
+
+    The warm-up keeps Adam's first steps (its second-moment estimate still tiny) from
+    throwing the freshly initialised heads far off at the higher learning rates that
+    CPU-sized runs need to learn in a few epochs.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(step - warmup, span) / span))
 
 
 # ---- the library entry point ------------------------------------------------------------

@@ -111,7 +111,7 @@ def test_trainer_gives_robustseg_teacher_encoders_the_low_feedback_rate(rig, tmp
     lrs = {}
     for group in trainer.opt.param_groups:
         for p in group["params"]:
-            lrs[id(p)] = group["lr"]
+            lrs[id(p)] = group["initial_lr"]  # the rate before warm-up scales it
     base = cfg.optim.lr
     teacher = {id(p) for p in trainer.module.strategy.teacher.encoders.parameters()}
     assert sorted({lrs[i] for i in teacher}) == [pytest.approx(base * 0.1)]
