@@ -48,7 +48,6 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 # mypy sees the mapped packages through a link farm shaped like the installed namespace.
 typecheck: install
