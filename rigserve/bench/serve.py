@@ -226,6 +226,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra `rigserve serve` argument (repeatable), e.g. --max-batch-size=16")
     p.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
+    p.add_argument("--plot", type=Path, default=Path("docs/img/serve_latency.png"),
+                   help="latency plot written with --write (default %(default)s)")
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,37 @@ def run(args: argparse.Namespace) -> int:
     body = (f"Subset `{target.subset}`, {args.threads} ORT thread(s), {args.requests} requests "
             f"per row, closed loop; `x floor` is throughput over the batch-1 ORT floor's (the "
             f"stream rows: frames/s).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdicts))
+    if args.write:
+        plot_latency(rows, floor, args.plot)
+        body += f"\n\n![latency per client and concurrency]({args.plot.as_posix()})"
     print(body)
     if args.write:
         write_section("serve", "Serving latency and throughput", body, command_line())
     return 0
+
+
+def plot_latency(rows: list[Row], floor: Row, path: Path) -> None:
+    """p50 (line) and p99 (dashed) latency against concurrency, per client, over the floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
+    for client in dict.fromkeys(r.client for r in rows):
+        mine = sorted((r for r in rows if r.client == client), key=lambda r: r.concurrency)
+        conc = [r.concurrency for r in mine]
+        line, = ax_lat.plot(conc, [r.p50_ms for r in mine], marker="o", label=client)
+        ax_lat.plot(conc, [percentiles_ms(r.latencies_s)[2] for r in mine], ls="--",
+                    color=line.get_color())
+        ax_tput.plot(conc, [r.throughput for r in mine], marker="o", color=line.get_color())
+    ax_lat.axhline(floor.p50_ms, color="k", lw=0.8, label="ORT floor p50")
+    ax_tput.axhline(floor.throughput, color="k", lw=0.8)
+    ax_lat.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="ms (p50 —, p99 - -)",
+               title="request latency")
+    ax_tput.set(xscale="log", xlabel="concurrency", ylabel="requests/s", title="throughput")
+    ax_lat.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -61,3 +61,12 @@ def test_an_unknown_client_is_refused_by_name(tiny_repo: Path) -> None:
     with pytest.raises(SystemExit, match="unknown client 'nope'; known: kserve_binary"):
         serve.run(_args(tiny_repo, clients="nope", requests=2, concurrency="1",
                         stream_window=0))
+
+
+def test_latency_plot_is_a_png_of_every_client(tmp_path: Path) -> None:
+    rows = [serve.Row(c, n, [0.001 * n] * 20, 0.02 * n) for c in ("kserve_binary", "rest_json")
+            for n in (1, 4)]
+    floor = serve.Row("floor", 1, [0.0005] * 20, 0.01)
+    out = tmp_path / "img" / "lat.png"
+    serve.plot_latency(rows, floor, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
