@@ -56,6 +56,11 @@ class PurifyConfig:
 @dataclass(frozen=True)
 class AlignConfig:
     weight: float = 0.1  # λ in L_inner = L_task + λ·L_DiffKD
+    #: Fraction of all steps over which λ ramps linearly from 0 to ``weight``. The
+    #: freshly initialised diffusion parts' alignment loss starts large (~18, ~0.05 an
+    #: epoch later); at full λ its gradient drags the students' encoders away from the
+    #: task before the teacher means anything. 0 disables the ramp.
+    ramp: float = 0.0
     latent_dim: int = 32
     train_steps: int = 1000
     beta_start: float = 1.0e-4

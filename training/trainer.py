@@ -82,6 +82,8 @@ class Trainer:
     def step(self, batch: Batch) -> dict[str, float]:
         p = self.cfg.purify
         meta_now = self.meta_on and self.step_count % p.every == 0
+        self.module.strategy.set_progress(self.step_count,
+                                          self.steps_per_epoch * self.cfg.optim.epochs)
         self.opt.zero_grad(set_to_none=True)
         hyper = None
         if meta_now and p.mode == "lookahead":

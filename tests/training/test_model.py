@@ -17,7 +17,7 @@ def test_every_registered_encoder_maps_its_input_to_a_dim_vector(name):
 
 
 def test_unknown_encoder_names_the_registered_ones():
-    with pytest.raises(KeyError, match=r"no encoder registered for 'radar'.*depth"):
+    with pytest.raises(KeyError, match=r"unknown encoder 'radar'; registered: .*depth"):
         create_encoder("radar", EncoderConfig(dim=4, input_shape=(1,)))
 
 

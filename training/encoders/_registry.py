@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from rigserve.registry import Registry
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -30,26 +32,15 @@ class EncoderConfig:
 
 
 EncoderFactory = Callable[[EncoderConfig], nn.Module]
-ENCODERS: dict[str, EncoderFactory] = {}
+#: modality name → factory; an unknown name raises KeyError listing what is registered.
+ENCODERS: Registry[str, EncoderFactory] = Registry("encoder")
 
 
 def register_encoder(name: str) -> Callable[[EncoderFactory], EncoderFactory]:
     """Register ``factory(cfg) -> nn.Module`` as the encoder for modality ``name``."""
-
-    def deco(factory: EncoderFactory) -> EncoderFactory:
-        if name in ENCODERS:
-            raise ValueError(f"encoder {name!r} is already registered")
-        ENCODERS[name] = factory
-        return factory
-
-    return deco
+    return ENCODERS.register(name)
 
 
 def create_encoder(name: str, cfg: EncoderConfig) -> nn.Module:
     """Build the encoder registered for ``name``."""
-    try:
-        factory = ENCODERS[name]
-    except KeyError:
-        known = ", ".join(sorted(ENCODERS))
-        raise KeyError(f"no encoder registered for {name!r}; registered: {known}") from None
-    return factory(cfg)
+    return ENCODERS[name](cfg)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from rigserve.registry import Registry
+
 if TYPE_CHECKING:
     from ..config import TrainConfig
     from ..model import MultimodalModel
@@ -41,6 +43,19 @@ class Strategy(nn.Module):
     def __init__(self, model: MultimodalModel, cfg: TrainConfig) -> None:  # noqa: ARG002
         super().__init__()
         self.cfg = cfg
+        #: Fraction of training done, set by the trainer before every step (a plain
+        #: float, not state: the trainer recomputes it from its step count on resume).
+        self.progress = 1.0
+
+    def set_progress(self, step: int, total: int) -> None:
+        self.progress = step / max(1, total)
+
+    def kd_weight(self) -> float:
+        """λ of L_inner = L_task + λ·L_kd, ramped linearly over ``align.ramp`` of training."""
+        a = self.cfg.align
+        if a.ramp <= 0:
+            return a.weight
+        return a.weight * min(1.0, self.progress / a.ramp)
 
     def forward(self, model: MultimodalModel, batch: Batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -62,15 +77,14 @@ class Strategy(nn.Module):
 
 
 StrategyFactory = Callable[..., Strategy]
-STRATEGIES: dict[str, type[Strategy]] = {}
+#: strategy name → class; an unknown name raises KeyError listing what is registered.
+STRATEGIES: Registry[str, type[Strategy]] = Registry("strategy")
 
 
 def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     def deco(cls: type[Strategy]) -> type[Strategy]:
-        if name in STRATEGIES:
-            raise ValueError(f"strategy {name!r} is already registered")
+        STRATEGIES.add(name, cls)
         cls.name = name
-        STRATEGIES[name] = cls
         return cls
 
     return deco
@@ -79,9 +93,4 @@ def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
 def create_strategy(name: str, model: MultimodalModel, cfg: TrainConfig,
                     **kwargs: Any) -> Strategy:
     """Build strategy ``name`` for ``model``; it may add heads or swap the fusion."""
-    try:
-        cls = STRATEGIES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGIES))
-        raise KeyError(f"unknown strategy {name!r}; registered strategies: {known}") from None
-    return cls(model, cfg, **kwargs)
+    return STRATEGIES[name](model, cfg, **kwargs)

@@ -22,5 +22,5 @@ class FeatureKD(Strategy):
         losses = task_loss(out, batch.joints, batch.action, self.cfg.loss)
         f_t = teacher_feature(model, feats)
         losses["kd"] = torch.stack([F.mse_loss(f, f_t) for f in feats.values()]).mean()
-        losses["loss"] = losses["task"] + self.cfg.align.weight * losses["kd"]
+        losses["loss"] = losses["task"] + self.kd_weight() * losses["kd"]
         return losses

@@ -45,7 +45,7 @@ class PTA(Strategy):
         out = model.heads_forward(model.fuse(feats, batch.present))
         losses = task_loss(out, batch.joints, batch.action, self.cfg.loss)
         losses.update(self.diffkd(model, feats))
-        losses["loss"] = losses["task"] + self.cfg.align.weight * losses["kd"]
+        losses["loss"] = losses["task"] + self.kd_weight() * losses["kd"]
         return losses
 
     def diffkd(self, model: MultimodalModel, feats: dict[str, torch.Tensor]
