@@ -80,6 +80,19 @@ class DropoutConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Sensor-noise augmentation of training batches (``augment.py``)."""
+
+    enabled: bool = False
+    #: Depth: range jitter σ (metres) on returns and the fraction of pixels dropped to 0.
+    depth_jitter_m: float = 0.01
+    depth_dropout: float = 0.05
+    #: Point clouds: xyz jitter σ (metres) and the fraction of points dropped.
+    point_jitter_m: float = 0.01
+    point_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     #: CPU-sized runs (a few hundred steps per epoch, ~6 epochs) need the higher rate to
     #: learn the articulation and not only the mean pose; the warm-up keeps it stable.
@@ -120,6 +133,7 @@ class TrainConfig:
     purify: PurifyConfig = field(default_factory=PurifyConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .augment import augment_inputs
 from .checkpoint import CHECKPOINT, read_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import ArraySet, RunData, load_data
@@ -69,10 +70,12 @@ class Trainer:
 
     # ---- one step ------------------------------------------------------------------
 
-    def make_batch(self, data: ArraySet, idx: torch.Tensor) -> Batch:
+    def make_batch(self, data: ArraySet, idx: torch.Tensor, *, augment: bool = False) -> Batch:
         part = data.take(idx)
         present = sample_present(len(idx), self.model.modalities, self.cfg.dropout, self.gen)
-        return Batch(part.inputs, part.joints, part.action, present)
+        inputs = augment_inputs(part.inputs, self.cfg.augment, self.gen) if augment \
+            else part.inputs
+        return Batch(inputs, part.joints, part.action, present)
 
     def meta_batch(self) -> Batch:
         n = len(self.data.meta)
@@ -119,7 +122,8 @@ class Trainer:
                    disable=not (self.cfg.progress and self.info.main))
         for i in bar:
             idx = perm[i * bs:(i + 1) * bs]
-            batch = self.make_batch(self.data.train, idx[self.info.rank::self.info.world])
+            batch = self.make_batch(self.data.train, idx[self.info.rank::self.info.world],
+                                    augment=True)
             losses = self.step(batch)
             for k, v in losses.items():
                 sums[k] += v
