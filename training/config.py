@@ -51,6 +51,10 @@ class PurifyConfig:
     every: int = 4
     #: Which of Θ the look-ahead differentiates through: ``all`` or ``head`` (fusion heads).
     params: str = "all"
+    #: Modalities present in the meta-validation batch: ``all`` scores the purified
+    #: teacher f_T = Σ w_i f_i itself (the paper's Purify objective); ``subset`` draws the
+    #: training dropout's random subsets (renormalised weights, as students are used).
+    val_present: str = "subset"
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,13 @@ class Trainer:
     def meta_batch(self) -> Batch:
         n = len(self.data.meta)
         idx = torch.randint(0, n, (min(n, self.cfg.optim.batch_size),), generator=self.gen)
-        return self.make_batch(self.data.meta, idx)
+        batch = self.make_batch(self.data.meta, idx)
+        mode = self.cfg.purify.val_present
+        if mode == "all":
+            batch.present = torch.ones_like(batch.present)
+        elif mode != "subset":
+            raise ValueError(f"purify.val_present={mode!r}; accepted: subset, all")
+        return batch
 
     def step(self, batch: Batch) -> dict[str, float]:
         p = self.cfg.purify

@@ -76,3 +76,24 @@ def test_encoder_and_strategy_registries_are_the_shared_registry():
     with pytest.raises(ValueError, match="strategy 'pta' is already registered"):
         STRATEGIES.add("pta", STRATEGIES["pta"])
     assert isinstance(TrainConfig().align.ramp, float)
+
+
+@pytest.mark.parametrize("mode", ["subset", "all"])
+def test_meta_validation_batch_scores_the_teacher_or_random_subsets(tmp_path, mode):
+    rig = write_tiny_rig(tmp_path / "rig", frames=3)
+    cfg = tiny_config(data=str(rig), preprocess=PREPROCESS, **{"purify.val_present": mode})
+    trainer = Trainer(cfg, load_data(cfg))
+    present = torch.cat([trainer.meta_batch().present for _ in range(4)])
+    if mode == "all":
+        assert (present == 1).all()
+    else:  # uniform non-empty subsets: some sample misses a modality, none misses all
+        assert (present == 0).any()
+        assert (present.sum(1) >= 1).all()
+
+
+def test_unknown_meta_validation_mode_is_named(tmp_path):
+    rig = write_tiny_rig(tmp_path / "rig", frames=3)
+    cfg = tiny_config(data=str(rig), preprocess=PREPROCESS, **{"purify.val_present": "some"})
+    trainer = Trainer(cfg, load_data(cfg))
+    with pytest.raises(ValueError, match=r"purify.val_present='some'; accepted: subset, all"):
+        trainer.meta_batch()
