@@ -53,8 +53,10 @@ class PurifyConfig:
     params: str = "all"
     #: Modalities present in the meta-validation batch: ``all`` scores the purified
     #: teacher f_T = Σ w_i f_i itself (the paper's Purify objective); ``subset`` draws the
-    #: training dropout's random subsets (renormalised weights, as students are used).
-    val_present: str = "subset"
+    #: training dropout's random subsets (renormalised weights, as students are used; a
+    #: single-modality sample then carries no gradient for θ). ``all`` measured better on
+    #: the 24-subject rig (mean PA-MPJPE 93.3 → 90.9 mm, LiDAR 87.1 → 84.1).
+    val_present: str = "all"
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class AlignConfig:
     #: Fraction of all steps over which λ ramps linearly from 0 to ``weight``. The
     #: freshly initialised diffusion parts' alignment loss starts large (~18, ~0.05 an
     #: epoch later); at full λ its gradient drags the students' encoders away from the
-    #: task before the teacher means anything. 0 disables the ramp.
-    ramp: float = 0.0
+    #: task before the teacher means anything. 0 disables the ramp. 0.125 (one epoch of
+    #: eight) measured on the 24-subject rig: mean PA-MPJPE over the 7 subsets 92.3 → 90.9
+    #: mm with ``val_present=all``.
+    ramp: float = 0.125
     latent_dim: int = 32
     train_steps: int = 1000
     beta_start: float = 1.0e-4
