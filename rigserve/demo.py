@@ -75,15 +75,26 @@ class DriveStats:
     dropped: Counter[str] = field(default_factory=Counter)
     failures: int = 0
 
-    def add(self, subset: str, latency_s: float, joints: np.ndarray, truth: np.ndarray | None,
-            *, action: str | None = None, true_action: str | None = None) -> None:
+    def add(self, subset: str, latency_s: float, *, mpjpe_mm: float | None = None,
+            action: str | None = None, true_action: str | None = None) -> None:
         self.subsets[subset] += 1
         self.latencies_s.append(latency_s)
-        if truth is not None:
-            error_m = np.linalg.norm(joints - truth, axis=-1).mean()  # (17,) -> mean
-            self.errors_mm[subset].append(float(error_m) * 1e3)
+        if mpjpe_mm is not None:
+            self.errors_mm[subset].append(mpjpe_mm)
         if action is not None and true_action is not None:
             self.action_hits[subset].append(action == true_action)
+
+
+def _mpjpe_mm(joints: np.ndarray, truth: np.ndarray | None) -> float | None:
+    if truth is None:
+        return None
+    return float(np.linalg.norm(joints - truth, axis=-1).mean() * 1e3)  # (17,) -> mean
+
+
+def _true_action(key: str) -> str:
+    """The action name of an MM-Fi frame key ``E01/S09/A02#3``."""
+    code = key.partition("#")[0].rpartition("/")[2]
+    return ACTION_NAMES[ACTION_CODES.index(code)]
 
 
 # ---- steps ------------------------------------------------------------------------------
@@ -193,13 +204,11 @@ def _server(repo: Path, http_port: int, grpc_port: int,
 
 
 def _live_frames(live: Path) -> list[tuple[dict[str, bytes], np.ndarray | None, str]]:
-    """(MM-Fi file bytes per sensor, ground truth, action code) for every live frame."""
+    """(MM-Fi file bytes per sensor, ground truth, action name) for every live frame."""
     from rigserve.edge import mmfi_frames
 
-    out = []
-    for frame in mmfi_frames(live, modalities=MODALITIES):
-        action = frame.key.split("#")[0].split("/")[-1]
-        out.append((frame.sensors, frame.ground_truth, action))
+    out = [(frame.sensors, frame.ground_truth, _true_action(frame.key))
+           for frame in mmfi_frames(live, modalities=MODALITIES)]
     # Interleave sequences so every failure phase sees several subjects and actions.
     rng = np.random.default_rng(7)
     order = rng.permutation(len(out))
@@ -243,8 +252,8 @@ def drive_rest(url: str, frames: list[tuple[dict[str, bytes], np.ndarray | None,
                 report(f"  [rest] frame {i}: HTTP {r.status_code} {r.text[:120]}")
                 continue
             body = r.json()
-            stats.add(body["subset"], latency, np.asarray(body["joints"]), truth,
-                      action=body["action"], true_action=ACTION_NAMES[ACTION_CODES.index(action)])
+            stats.add(body["subset"], latency, action=body["action"], true_action=action,
+                      mpjpe_mm=_mpjpe_mm(np.asarray(body["joints"]), truth))
             for modality, reason in body["dropped"].items():
                 stats.dropped[f"{modality}:{reason}"] += 1
     return stats
@@ -268,12 +277,13 @@ def drive_stream(target: str, live: Path, opts: DemoOptions, report: Report) -> 
     def on_answer(a: Any) -> None:
         for modality, state, reason in a.events:
             report(f"  [grpc] frame {a.sequence:>3}: {modality} -> {state.lower()} ({reason})")
+        if a.error is None:
+            stats.add(a.subset, a.latency_s, mpjpe_mm=a.mpjpe_mm, action=a.action,
+                      true_action=_true_action(source[a.sequence].key))
 
     with contextlib.closing(open_channel(target)) as channel:
         summary = stream_frames(channel, "demo-edge", source, fps=opts.stream_fps,
                                 failures=script, on_answer=on_answer)
-    stats.subsets = summary.subsets
-    stats.latencies_s = summary.latencies_s
     stats.failures = summary.errors
     return stats
 

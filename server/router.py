@@ -17,7 +17,7 @@ import numpy as np
 from rigserve.sensors.errors import FormatError, InvalidFrame
 from rigserve.sensors.formats import decode_frame, encode_frame
 from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
-from rigserve.sensors.specs import get_modality
+from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality
 from rigserve.sensors.validate import check_frame
 from rigserve.server.errors import InvalidInput, PayloadTooLarge
 
@@ -29,6 +29,9 @@ RawFrame = bytes | bytearray | memoryview | np.ndarray
 #: Why a modality was not used. InvalidFrame reasons (shape, dtype, nonfinite, flat,
 #: empty) pass through unchanged.
 ABSENT, STALE, DECODE, NO_ENGINE = "absent", "stale", "decode", "no_engine"
+#: A sensor rigserve knows that this repository's engines do not take (a rig with more
+#: sensors than its model uses): ignored, reported, never an error.
+UNUSED = "unused"
 
 
 @dataclass
@@ -37,7 +40,8 @@ class Route:
 
     #: modality -> model-ready float32 frame without batch axis, online modalities only.
     inputs: dict[str, np.ndarray]
-    #: modality -> reason, for every repository modality not used.
+    #: modality -> reason, for every repository modality not used, and ``unused`` for a
+    #: known sensor the repository's engines do not take.
     dropped: dict[str, str]
     #: modality -> human-readable reason (the sensors' message) for dropped frames.
     messages: dict[str, str] = field(default_factory=dict)
@@ -67,7 +71,7 @@ class Router:
         self.weights = dict(weights or {})
 
     def check_names(self, frames: Mapping[str, object]) -> None:
-        unknown = sorted(set(frames) - set(self.modalities))
+        unknown = sorted(set(frames) - set(self.modalities) - set(SENSOR_MODALITIES))
         if unknown:
             raise InvalidInput(f"unknown modality {', '.join(map(repr, unknown))}; this "
                                f"repository accepts {', '.join(self.modalities)}")
@@ -82,6 +86,10 @@ class Router:
         """Decode, validate and preprocess; raise InvalidInput when nothing is usable."""
         self.check_names(frames)
         route = Route(inputs={}, dropped={})
+        for m in sorted(set(frames) - set(self.modalities)):
+            route.dropped[m] = UNUSED
+            route.messages[m] = (f"{m}: ignored; this repository's engines take "
+                                 f"{', '.join(self.modalities)}")
         for m in self.modalities:
             frame = frames.get(m)
             if frame is None:

@@ -98,3 +98,23 @@ def test_router_warm_up_runs_every_modalitys_decode_path_without_refusals(
     with caplog.at_level("WARNING", logger="rigserve.server.router"):
         router.warm()
     assert not caplog.records  # every synthetic file decoded, validated and preprocessed
+
+
+def test_router_ignores_a_known_sensor_the_repository_does_not_take_and_uses_the_rest() -> None:
+    from rigserve.sensors.formats import encode_frame
+    from rigserve.server.errors import InvalidInput
+    from rigserve.server.router import Router
+
+    from tests.server.repo_factory import sample_raw_frames
+
+    raw = sample_raw_frames(seed=4)
+    router = Router(("depth", "lidar"), {"depth", "lidar", "depth+lidar"}, PreprocessSpec(), {})
+    route = router.route({"lidar": encode_frame("lidar", raw["lidar"]),
+                          "mmwave": encode_frame("mmwave", raw["mmwave"])})
+    assert route.subset == "lidar"
+    assert route.dropped == {"depth": "absent", "mmwave": "unused"}
+    assert "take depth, lidar" in route.messages["mmwave"]
+    with pytest.raises(InvalidInput, match="mmwave: ignored; this repository's engines take"):
+        router.route({"mmwave": encode_frame("mmwave", raw["mmwave"])})
+    with pytest.raises(InvalidInput, match="unknown modality 'thermal'; this repository accepts"):
+        router.route({"thermal": b"\x00", "lidar": encode_frame("lidar", raw["lidar"])})
