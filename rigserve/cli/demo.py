@@ -50,7 +50,14 @@ Finished steps are reused from the work folder; --fresh redoes them.""")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+
     from rigserve.demo import DemoOptions, run_demo
+
+    # SIGTERM (kill, docker stop) unwinds like Ctrl-C, so the server the demo started is
+    # stopped with it instead of being orphaned on the demo's ports.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     opts = DemoOptions(workdir=args.workdir, frames=args.frames, epochs=args.epochs,
                        depth_size=args.depth_size, http_port=args.http_port,
