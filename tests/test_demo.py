@@ -18,8 +18,10 @@ def test_demo_once_runs_the_whole_pipeline_and_reports_every_protocol(tmp_path: 
     text = out.stdout
     for step in ("1/5 simulating", "2/5 training", "3/5 exporting", "4/5 serving", "5/5 driving"):
         assert step in text
-    assert "REST rig endpoint" in text and "gRPC rig stream" in text
+    assert "REST rig endpoint" in text
+    assert "gRPC rig stream" in text
     assert "0 failed" in text
     assert (tmp_path / "repo" / "manifest.json").exists()
     # The scripted failures show up as routing decisions, not errors.
-    assert "lidar:absent" in text and "depth:flat" in text
+    assert "lidar:absent" in text
+    assert "depth:flat" in text

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rigserve.registry import Registry
 
 
@@ -14,7 +15,9 @@ def test_registry_registers_by_decorator_and_looks_up_like_a_mapping() -> None:
     reg.add("bin", 2)  # type: ignore[arg-type]
     assert reg["png"] is png
     assert list(reg) == ["png", "bin"]
-    assert "bin" in reg and "mat" not in reg and len(reg) == 2
+    assert "bin" in reg
+    assert "mat" not in reg
+    assert len(reg) == 2
 
 
 def test_registering_a_key_twice_is_refused() -> None:
@@ -25,12 +28,12 @@ def test_registering_a_key_twice_is_refused() -> None:
 
 
 def test_unknown_key_names_what_is_registered_with_the_registrys_own_error() -> None:
-    class LookupFailed(Exception):
+    class LookupFailedError(Exception):
         pass
 
-    reg: Registry[str, int] = Registry("strategy", error=LookupFailed)
+    reg: Registry[str, int] = Registry("strategy", error=LookupFailedError)
     reg.add("pta", 1)
     reg.add("karmma", 2)
-    with pytest.raises(LookupFailed, match="unknown strategy 'x'; registered: karmma, pta"):
+    with pytest.raises(LookupFailedError, match="unknown strategy 'x'; registered: karmma, pta"):
         reg["x"]
     assert reg.get("x") is None  # Mapping.get still answers None, not the error
