@@ -52,7 +52,7 @@ lint: install
 # mypy sees the mapped packages through a link farm shaped like the installed namespace.
 typecheck: install
 	@rm -rf build/typecheck && mkdir -p build/typecheck/rigserve
-	@cp rigserve/__init__.py build/typecheck/rigserve/
+	@for f in rigserve/*.py; do ln -s ../../../$$f build/typecheck/$$f; done
 	@for d in sensors export server proto; do ln -s ../../../$$d build/typecheck/rigserve/$$d; done
 	cd build/typecheck && ../../$(BIN)/mypy -p rigserve.sensors -p rigserve.export -p rigserve.server
 
