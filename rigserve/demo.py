@@ -12,13 +12,9 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rigserve.sensors.specs import ACTION_CODES, ACTION_NAMES
+from rigserve.serve_process import serve_process
 
 logger = logging.getLogger(__name__)
 Report = Callable[[str], None]
@@ -151,56 +148,6 @@ def _export(run: Path, repo: Path, opts: DemoOptions, report: Report) -> None:
     manifest = export_run(run, repo, ExportOptions(precisions=("fp32", "int8"), triton=True))
     report(f"  {len(manifest.engines)} engines (fp32 + int8 per subset, Triton layout) "
            f"in {time.perf_counter() - start:.0f} s -> {repo}")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _pick_port(preferred: int) -> int:
-    """``preferred`` when it is free; otherwise (or for 0) a free port the OS picks."""
-    if preferred and _port_free(preferred):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(repo: Path, http_port: int, grpc_port: int,
-            log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    import httpx
-
-    cmd = [sys.executable, "-m", "rigserve", "serve", str(repo), "--host", "127.0.0.1",
-           "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--log-level", "warning"]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready",
-                                 timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the server was not ready after 90 s; see {log}")
-                time.sleep(0.1)
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 def _live_frames(live: Path) -> list[tuple[dict[str, bytes], np.ndarray | None, str]]:
@@ -330,11 +277,11 @@ def run_demo(opts: DemoOptions, report: Report, *, once: bool = False) -> int:
     report("3/5 exporting one verified engine per sensor subset")
     _export(run, repo, opts, report)
 
-    http_port, grpc_port = _pick_port(opts.http_port), _pick_port(opts.grpc_port)
-    url, target = f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}"
-    report(f"4/5 serving {repo} (REST {url}, gRPC {target})")
     frames = _live_frames(live)
-    with _server(repo, http_port, grpc_port, work / "server.log") as proc:
+    with serve_process(repo, http_port=opts.http_port, grpc_port=opts.grpc_port,
+                       log=work / "server.log", timeout_s=90) as server:
+        url, target = server.url, f"127.0.0.1:{server.grpc_port}"
+        report(f"4/5 serving {repo} (REST {url}, gRPC {target})")
         report("5/5 driving the server with sensors failing")
         rest = drive_rest(url, frames, report)
         stream = drive_stream(target, live, opts, report)
@@ -347,7 +294,7 @@ def run_demo(opts: DemoOptions, report: Report, *, once: bool = False) -> int:
             return 0 if rest.failures == 0 and stream.failures == 0 else 1
         _announce(url, target, repo, live, report)
         with contextlib.suppress(KeyboardInterrupt):
-            while proc.poll() is None:
+            while server.proc.poll() is None:
                 time.sleep(0.5)
     return 0
 

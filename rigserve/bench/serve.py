@@ -25,12 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ import numpy as np
 
 from rigserve.bench._clients import CLIENTS, LoadClient, Target
 from rigserve.bench._report import markdown_table, percentiles_ms, write_section
+from rigserve.serve_process import serve_process
 
 RSS_LIMIT_MB = 400.0
 
@@ -147,12 +144,6 @@ async def _soak(factory: Callable[[], LoadClient], seconds: float, pid: int
 # ---- set-up -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def synthetic_raw_frames(seed: int = 0) -> dict[str, np.ndarray]:
     """One raw frame per sensor with MM-Fi shapes and plausible values."""
     rng = np.random.default_rng(seed)
@@ -180,33 +171,6 @@ def build_target(repo: Path, subset: str | None, http_port: int,
                for m in mods}
     files = {m: encode_frame(m, raw[m]) for m in mods}
     return Target(http_port, grpc_port, name, tensors, files, raw)
-
-
-@contextmanager
-def running_server(repo: Path, threads: int, extra: list[str]) -> Any:
-    """`rigserve serve` in its own process, ready, on free ports."""
-    import httpx
-
-    http_port, grpc_port = _free_port(), _free_port()
-    cmd = [sys.executable, "-m", "rigserve", "serve", str(repo), "--host", "127.0.0.1",
-           "--http-port", str(http_port), "--grpc-port", str(grpc_port),
-           "--intra-op-threads", str(threads), "--log-level", "warning", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {' '.join(cmd)}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        yield proc, http_port, grpc_port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 # ---- CLI ----------------------------------------------------------------------------------
@@ -340,7 +304,9 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in args.clients.split(",") if n not in CLIENTS]
     if unknown:  # before the server starts: a typo should cost nothing
         raise SystemExit(f"unknown client {unknown[0]!r}; known: {', '.join(sorted(CLIENTS))}")
-    with running_server(args.repo, args.threads, args.server_arg) as (proc, http, grpc):
+    server_args = ["--intra-op-threads", str(args.threads), *args.server_arg]
+    with serve_process(args.repo, extra=server_args) as server:
+        proc, http, grpc = server.proc, server.http_port, server.grpc_port
         target = build_target(args.repo, args.subset, http, grpc)
         engine = floor_engine(args.repo, target.subset, args.threads)
         floor = Row("floor (ORT run, batch 1)", 1, *measure_floor(engine, target.tensors,
