@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rigserve.sensors.errors import SensorError
+
 
 class ServerError(Exception):
     """Base of every error the server answers to a client on purpose."""
@@ -112,7 +114,7 @@ def http_status_of(exc: BaseException) -> int:
     """HTTP status for any exception: ServerError's own, 400 for sensor errors, else 500."""
     if isinstance(exc, ServerError):
         return exc.http_status
-    if _is_sensor_error(exc):
+    if isinstance(exc, SensorError):
         return 400
     return 500
 
@@ -121,14 +123,7 @@ def grpc_code_of(exc: BaseException) -> str:
     """gRPC status name for any exception (see :func:`http_status_of`)."""
     if isinstance(exc, ServerError):
         return exc.grpc_code
-    if _is_sensor_error(exc):
+    if isinstance(exc, SensorError):
         return "INVALID_ARGUMENT"
     return "INTERNAL"
 
-
-def _is_sensor_error(exc: BaseException) -> bool:
-    try:
-        from rigserve.sensors.errors import SensorError
-    except ImportError:  # sensors/errors.py not installed yet: nothing can be one
-        return False
-    return isinstance(exc, SensorError)
