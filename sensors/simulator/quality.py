@@ -1,8 +1,8 @@
 """Sensor quality knobs: one number in [0, 1] per modality (1 = clean, 0 = nearly useless).
 
 Each renderer describes its noise model as a :class:`NoiseRange` per parameter (the
-value at quality 1 and at quality 0) and reads it through :func:`level`, so "make the
-WiFi the noisy sensor" is one number on the command line (``--quality wifi=0.2``).
+value at quality 1 and at quality 0) and reads it through :meth:`NoiseRange.at`, so
+"make the WiFi the noisy sensor" is one number on the command line (``--quality wifi=0.2``).
 Defaults follow the real-world ordering of MM-Fi's sensors: LiDAR and depth informative,
 mmWave sparser, WiFi weak and noisy.
 """
@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: Modalities with a quality knob (the rendered sensors; keypoints are labels).
-SENSOR_NAMES: tuple[str, ...] = ("depth", "lidar", "mmwave", "wifi")
-
+#: Quality per sensor with a knob (the rendered sensors; keypoints are labels).
 DEFAULT_QUALITY: dict[str, float] = {"depth": 0.9, "lidar": 0.9, "mmwave": 0.7, "wifi": 0.5}
+SENSOR_NAMES: tuple[str, ...] = tuple(DEFAULT_QUALITY)
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,6 @@ class NoiseRange:
 
     def at(self, quality: float) -> float:
         return float(self.clean + (1.0 - quality) ** self.power * (self.worst - self.clean))
-
-
-def level(noise: NoiseRange, quality: float) -> float:
-    return noise.at(quality)
 
 
 def resolve_quality(quality: Mapping[str, float] | None = None) -> dict[str, float]:
