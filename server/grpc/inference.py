@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -20,9 +19,11 @@ from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.proto import model_config_pb2
 from rigserve.server.errors import ModelNotFound
+from rigserve.server.grpc.interceptors import status_of
 from rigserve.server.grpc.queues import ordered_map
 from rigserve.server.grpc.tensors import decode_inputs, encode_outputs, read_parameters
 from rigserve.server.service import InferenceService
+from rigserve.server.tensors import TensorOutputs
 from typing_extensions import override
 
 logger = logging.getLogger(__name__)
@@ -145,12 +146,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return response
 
 
-def _routing_parameters(outputs: Any) -> dict[str, str]:
-    """Which engine and subset answered (TensorOutputs carries them)."""
-    return {k: str(getattr(outputs, k)) for k in ("engine", "subset") if hasattr(outputs, k)}
+def _routing_parameters(outputs: TensorOutputs) -> dict[str, str]:
+    """Which engine and subset answered."""
+    return {"engine": outputs.engine, "subset": outputs.subset}
 
 
 def _is_bug(exc: BaseException) -> bool:
-    from rigserve.server.grpc.interceptors import status_of
-
     return bool(status_of(exc) == grpc.StatusCode.INTERNAL)
