@@ -20,6 +20,9 @@ PARENTS: tuple[int, ...] = tuple(
     next((p for p, c in BONES if c == j), -1) for j in range(NUM_JOINTS)
 )
 JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
+#: Parent and child joint index of each bone (16,), in specs.BONES order.
+BONE_PARENT = np.array([p for p, _ in BONES], dtype=np.intp)
+BONE_CHILD = np.array([c for _, c in BONES], dtype=np.intp)
 
 # Segment groups whose length a subject scales together (limb proportions).
 _GROUPS = ("thigh", "shin", "spine", "neck", "upper_arm", "forearm", "hip_width", "shoulder_width")
@@ -71,7 +74,7 @@ class Body:
 
     def bone_lengths(self) -> np.ndarray:
         """(16,) metres, in specs.BONES order."""
-        return np.asarray(np.linalg.norm(self.offsets[[c for _, c in BONES]], axis=1))
+        return np.asarray(np.linalg.norm(self.offsets[BONE_CHILD], axis=1))
 
 
 def make_body(height: float, proportions: dict[str, float] | None = None) -> Body:
@@ -138,6 +141,4 @@ def forward_kinematics(body: Body, angles: np.ndarray, root_pos: np.ndarray,
 
 def capsules(joints: np.ndarray, body: Body) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bone capsules of one frame: endpoints a, b (16, 3) and radii (16,)."""
-    parent = np.fromiter((p for p, _ in BONES), dtype=np.intp)
-    child = np.fromiter((c for _, c in BONES), dtype=np.intp)
-    return joints[parent], joints[child], body.radii
+    return joints[BONE_PARENT], joints[BONE_CHILD], body.radii

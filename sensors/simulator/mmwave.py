@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..specs import BONES
+from .body import BONE_CHILD, BONE_PARENT
 from .quality import NoiseRange
 from .render import RenderContext, Rendered, register_renderer
 
@@ -27,8 +27,6 @@ STATIC_DETECTION = 0.05  # micro-motion (breathing, sway) of a still body part
 SPEED_SCALE = 0.25       # m/s of radial speed at which detection is ~63 % likely
 MIN_POINTS = 3           # CFAR always reports the strongest returns
 _FRACTIONS = np.array([0.2, 0.5, 0.8])  # scatterers along each bone
-_PARENT = np.array([p for p, _ in BONES])
-_CHILD = np.array([c for _, c in BONES])
 
 
 class Radar:
@@ -52,8 +50,8 @@ class Radar:
         j, v = self.seq.joints[index], self.seq.velocities[index]
         f = _FRACTIONS[None, :, None]
         # (16, 3 fractions, 3) -> (48, 3): points along each bone, bone by bone.
-        pts = (j[_PARENT][:, None] * (1 - f) + j[_CHILD][:, None] * f).reshape(-1, 3)
-        vel = (v[_PARENT][:, None] * (1 - f) + v[_CHILD][:, None] * f).reshape(-1, 3)
+        pts = (j[BONE_PARENT][:, None] * (1 - f) + j[BONE_CHILD][:, None] * f).reshape(-1, 3)
+        vel = (v[BONE_PARENT][:, None] * (1 - f) + v[BONE_CHILD][:, None] * f).reshape(-1, 3)
         toward = self.origin - pts
         toward /= np.linalg.norm(toward, axis=1, keepdims=True)
         return pts + toward * self.radius[:, None], vel

@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from ..specs import BONES
+from .body import BONE_CHILD, BONE_PARENT
 from .quality import NoiseRange
 from .render import RenderContext, Rendered, register_renderer
 
@@ -37,8 +37,6 @@ BAD_FRAME = NoiseRange(0.01, 0.2)        # probability a frame holds inf/NaN ent
 WALL_GAMMA, FURNITURE_RCS, BODY_REFLECTIVITY = 0.45, 0.5, 0.6
 BLOCKING_PER_M = 2.0  # path loss exponent per metre of blocking body-part radius
 RAW_SCALE = 30.0  # typical raw amplitude after the receiver's gain control
-_PARENT = np.array([p for p, _ in BONES])
-_CHILD = np.array([c for _, c in BONES])
 
 
 def _paths(tx: np.ndarray, rx: np.ndarray, pts: np.ndarray, amp: np.ndarray
@@ -159,7 +157,7 @@ class WifiLink:
 
     def __call__(self, index: int, rng: np.random.Generator) -> Rendered:
         joints = self._packet_joints(index)                                  # (10, 17, 3)
-        a, b = joints[:, _PARENT], joints[:, _CHILD]                         # (10, 16, 3)
+        a, b = joints[:, BONE_PARENT], joints[:, BONE_CHILD]                 # (10, 16, 3)
         mids = (a + b) / 2
         blockers = np.concatenate([a * 0.75 + b * 0.25, a * 0.25 + b * 0.75], axis=1)
         length, amp = _paths(self.tx, self.rx, mids, np.broadcast_to(self.body_rcs, mids.shape[:2]))
