@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -244,11 +244,7 @@ class RigStreamServicer(pb_grpc.RigStreamServicer):
             yield answer
 
 
-def options_from(settings: Settings,
-                 overrides: Mapping[str, object] | None = None) -> StreamOptions:
-    """Stream options from the server settings, with per-server overrides (tests, bench)."""
-    values: dict[str, object] = {"staleness_s": settings.staleness_s,
-                                 "queue_size": settings.stream_queue_size,
-                                 "max_inflight": settings.stream_max_inflight}
-    values.update(overrides or {})
-    return StreamOptions(**values)  # type: ignore[arg-type]
+def options_from(settings: Settings) -> StreamOptions:
+    """Stream options from the server settings (tests pass their own to create_grpc_server)."""
+    return StreamOptions(staleness_s=settings.staleness_s, queue_size=settings.stream_queue_size,
+                         max_inflight=settings.stream_max_inflight)
