@@ -153,7 +153,7 @@ def export_loaded(run: Any, out_dir: str | Path, options: ExportOptions, *,
                            options=options)
             for sub in tqdm(subsets, desc="export", unit="subset", disable=not options.progress)
         ]
-        manifest = _manifest(run, built, options, frames.source)
+        manifest = _manifest(run, built, shapes, options, frames.source)
         write_manifest(staging, manifest)
         _save_run_config(run, run_dir, staging)
         load_manifest(staging, verify=True)  # what the server will do, before publishing
@@ -307,7 +307,8 @@ def _write_triton(state: _Subset, ctx: BuildContext, output_shapes: Mapping[str,
                        max_batch=options.max_batch)
 
 
-def _manifest(run: Any, built: list[_Subset], options: ExportOptions, source: str) -> Manifest:
+def _manifest(run: Any, built: list[_Subset], shapes: Mapping[str, tuple[int, ...]],
+              options: ExportOptions, source: str) -> Manifest:
     from rigserve import __version__
 
     return Manifest(
@@ -315,7 +316,7 @@ def _manifest(run: Any, built: list[_Subset], options: ExportOptions, source: st
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         rigserve_version=__version__, code_version=code_version(),
         preprocessing=run.spec.to_dict(),
-        modalities=modality_entries(run.modalities, _input_shapes(run)),
+        modalities=modality_entries(run.modalities, shapes),
         outputs=output_entries(built[0].reference),
         engines=tuple(e for sub in built for e in sub.entries),
         training={"strategy": run.strategy, "config": _plain(run.config),
