@@ -53,12 +53,6 @@ def average_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
-def broadcast_parameters(module: torch.nn.Module, info: DistInfo) -> None:
-    if info.world > 1:
-        for t in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(t.data, 0)
-
-
 def barrier(info: DistInfo) -> None:
     if info.world > 1:
         dist.barrier()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from torch import nn
-
 from .config import TrainConfig
 from .late_fusion import LateFusionModel
 from .model import MultimodalModel
@@ -29,7 +27,3 @@ def build_model(cfg: TrainConfig, input_shapes: Mapping[str, tuple[int, ...]]
     model = MultimodalModel(mods, input_shapes, cfg.model)
     strategy = create_strategy(cfg.strategy, model, cfg)
     return model, strategy
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

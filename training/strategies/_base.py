@@ -76,7 +76,6 @@ class Strategy(nn.Module):
         return scaled_param_groups(named, self.lr_scales(), lr)
 
 
-StrategyFactory = Callable[..., Strategy]
 #: strategy name → class; an unknown name raises KeyError listing what is registered.
 STRATEGIES: Registry[str, type[Strategy]] = Registry("strategy")
 
