@@ -26,7 +26,8 @@ from .render import RenderContext, Rendered, register_renderer
 C = 299_792_458.0
 CENTER_HZ = 5.32e9
 SUBCARRIERS = np.concatenate([np.arange(-58, -1), np.arange(2, 59)])  # 114 indices
-FREQS = CENTER_HZ + SUBCARRIERS * 312.5e3
+_STEP_HZ = 312.5e3  # subcarrier spacing
+FREQS = CENTER_HZ + SUBCARRIERS * _STEP_HZ
 WAVELENGTH = C / CENTER_HZ
 ANTENNAS, PACKETS = 3, 10
 
@@ -46,9 +47,6 @@ def _paths(tx: np.ndarray, rx: np.ndarray, pts: np.ndarray, amp: np.ndarray
     d_rx = np.linalg.norm(pts[..., None, :] - rx, axis=-1)           # (..., S, A)
     a = WAVELENGTH * np.sqrt(amp)[..., None] / ((4 * np.pi) ** 1.5 * d_tx * d_rx)
     return d_tx + d_rx, a
-
-
-_STEP_HZ = 312.5e3
 
 
 def _channel(length: np.ndarray, amp: np.ndarray) -> np.ndarray:
@@ -177,7 +175,7 @@ class WifiLink:
     def _hardware(self, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         gain = 10 ** (rng.normal(0, self.agc, PACKETS) / 20)                     # (P,)
         cfo = rng.uniform(0, 2 * np.pi, PACKETS)
-        slope = -2 * np.pi * (SUBCARRIERS * 312.5e3)[:, None] * rng.normal(0, self.timing, PACKETS)
+        slope = -2 * np.pi * (SUBCARRIERS * _STEP_HZ)[:, None] * rng.normal(0, self.timing, PACKETS)
         # exp(j (chain + cfo + slope)) = exp(j chain) exp(j (cfo + slope)): (A, 1, 1) x (F, P).
         offset = self.chain_rot[:, None, None] * np.exp(1j * (cfo + slope))[None]
         # One draw of both parts: the same numbers as drawing the real, then the imaginary.
