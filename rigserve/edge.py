@@ -139,16 +139,12 @@ def simulated_frames(frames: int, *, seed: int = 0, env: str = "E01", subject: s
                      action: str = "A01",
                      modalities: Sequence[str] = SENSOR_MODALITIES) -> Iterator[SourceFrame]:
     """Live frames from the synthetic rig, encoded as the MM-Fi files a rig would write."""
-    import importlib
-
     from rigserve.sensors.formats import encode_frame
-    from rigserve.sensors.simulator.motion import generate_sequence
-    from rigserve.sensors.simulator.render import RenderContext, build_renderer
+    from rigserve.sensors.simulator import RenderContext, build_renderer, generate_sequence
 
-    for module in ("depth", "lidar", "mmwave", "wifi"):  # renderers register on import
-        importlib.import_module(f"rigserve.sensors.simulator.{module}")
     sequence = generate_sequence(seed, env, subject, action, frames)
     ctx = RenderContext(sequence)
+    # Importing the simulator package registered every renderer.
     renderers = {m: build_renderer(m, ctx) for m in modalities}
     rng = np.random.default_rng(seed)
     for i in range(frames):
