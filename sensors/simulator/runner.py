@@ -79,9 +79,9 @@ class SimulationSummary:
         return asdict(self) | {"frames_per_s": self.frames_per_s}
 
 
-def modality_rng(seed: int, job: SequenceJob, modality: str) -> np.random.Generator:
+def modality_rng(job: SequenceJob, modality: str) -> np.random.Generator:
     """Independent stream per (sequence, modality): dropping a modality changes no other."""
-    key = [seed, 3, ENVIRONMENTS.index(job.env), SUBJECTS.index(job.subject),
+    key = [job.seed, 3, ENVIRONMENTS.index(job.env), SUBJECTS.index(job.subject),
            ACTION_CODES.index(job.action), *modality.encode()]
     return np.random.default_rng(key)
 
@@ -90,7 +90,7 @@ def prepare(job: SequenceJob) -> tuple[Sequence, dict[str, tuple[Renderer, np.ra
     """The sequence's ground truth and, per modality, its renderer and random stream."""
     seq = generate_sequence(job.seed, job.env, job.subject, job.action, job.frames)
     ctx = RenderContext(seq, job.depth_size, job.quality)
-    return seq, {m: (build_renderer(m, ctx), modality_rng(job.seed, job, m))
+    return seq, {m: (build_renderer(m, ctx), modality_rng(job, m))
                  for m in job.modalities}
 
 
