@@ -171,16 +171,15 @@ class DynamicBatcher:
             finally:
                 self._running -= 1
             compute = time.perf_counter() - started
-            self._note(compute, sum(i.rows for i in batch),
-                       [started - i.enqueued for i in batch])
+            rows = sum(i.rows for i in batch)
+            self._note(compute, rows, [started - i.enqueued for i in batch])
             offset = 0
             for i in batch:
                 # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
                 part = {k: v[offset:offset + i.rows] for k, v in outputs.items()}
                 offset += i.rows
                 if not i.future.done():
-                    i.future.set_result(BatchResult(part, started - i.enqueued, compute,
-                                                    sum(b.rows for b in batch)))
+                    i.future.set_result(BatchResult(part, started - i.enqueued, compute, rows))
 
     def _note(self, compute: float, rows: int, queued: list[float]) -> None:
         """Running mean of compute time (for Retry-After and the inline rule) and metrics."""
