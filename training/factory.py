@@ -20,9 +20,8 @@ def build_model(cfg: TrainConfig, input_shapes: Mapping[str, tuple[int, ...]]
     mods = tuple(sorted(cfg.modalities or input_shapes))
     if cfg.unimodal:
         members = {m: MultimodalModel([m], input_shapes, cfg.model) for m in mods}
-        for m, member in members.items():
+        for member in members.values():
             create_strategy(cfg.strategy, member, cfg)  # strategies may add heads to members
-            del m
         return LateFusionModel(members), None
     model = MultimodalModel(mods, input_shapes, cfg.model)
     strategy = create_strategy(cfg.strategy, model, cfg)
