@@ -35,11 +35,10 @@ from rigserve.proto import grpc_service_pb2 as kserve_pb
 from rigserve.proto import grpc_service_pb2_grpc as kserve_grpc
 from rigserve.proto import rig_stream_pb2 as rig_pb
 from rigserve.proto import rig_stream_pb2_grpc as rig_grpc
+from rigserve.server.tensors import kserve_dtype
 
 _OPTIONS = [("grpc.max_send_message_length", 64 << 20),
             ("grpc.max_receive_message_length", 64 << 20)]
-_KSERVE_TYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64",
-                 np.dtype(np.uint16): "UINT16", np.dtype(np.int64): "INT64"}
 
 ROW_HEADERS = ("p50 ms", "p95 ms", "p99 ms", "per s", "errors", "dropped")
 
@@ -63,7 +62,7 @@ def infer_request(model: str, inputs: Mapping[str, np.ndarray]) -> kserve_pb.Mod
     """A ModelInferRequest carrying ``inputs`` (batched, model-ready) as raw bytes."""
     request = kserve_pb.ModelInferRequest(model_name=model)
     for name, x in inputs.items():
-        request.inputs.add(name=name, datatype=_KSERVE_TYPES[x.dtype], shape=list(x.shape))
+        request.inputs.add(name=name, datatype=kserve_dtype(x.dtype), shape=list(x.shape))
         request.raw_input_contents.append(np.ascontiguousarray(x).tobytes())
     return request
 
@@ -243,7 +242,7 @@ def _stream_client(target: Target) -> RigStreamClient:
     return RigStreamClient(_grpc_port(target), target.files)
 
 
-def _grpc_port(target: Any) -> int:
+def _grpc_port(target: Target) -> int:
     if target.grpc_port is None:
         raise ValueError("the gRPC clients need the server started with a gRPC port")
     return int(target.grpc_port)
