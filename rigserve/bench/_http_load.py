@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rigserve.bench._clients import CLIENTS, Target
+from rigserve.server.tensors import kserve_dtype
 
 
 class _HttpClient:
@@ -52,7 +53,8 @@ class _HttpClient:
 def _kserve_body(tensors: dict[str, np.ndarray], binary: bool) -> tuple[bytes, dict[str, str]]:
     inputs, blobs = [], []
     for name, arr in tensors.items():
-        spec: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": "FP32"}
+        spec: dict[str, Any] = {"name": name, "shape": list(arr.shape),
+                                "datatype": kserve_dtype(arr.dtype)}
         if binary:
             spec["parameters"] = {"binary_data_size": arr.nbytes}
             blobs.append(arr.tobytes())
