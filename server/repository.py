@@ -85,14 +85,13 @@ def load_repository(path: Path, *, precision: Sequence[str], options: EngineOpti
     try:
         manifest = load_manifest(path)
         chosen = choose_entries(manifest, precision)
-        for entry in chosen.values():
-            verify_engine_file(path, entry)
+        # The sha256-checked file, resolved and known to stay inside the repository.
+        files = {subset: verify_engine_file(path, entry) for subset, entry in chosen.items()}
     except ManifestError as exc:
         raise RepositoryError(f"cannot load repository {path}: {exc}") from exc
     engines: dict[str, LoadedEngine] = {}
     for subset, entry in chosen.items():
-        file = (path / entry.path).resolve()
-        engine = load_engine(entry.format, entry.name, file, options)
+        engine = load_engine(entry.format, entry.name, files[subset], options)
         # Engine input names are the manifest's `input` per modality; shapes drop the batch axis.
         shapes = {manifest.modalities[m].input: tuple(manifest.modalities[m].shape[1:])
                   for m in entry.subset}
