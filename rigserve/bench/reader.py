@@ -21,11 +21,14 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rigserve.cli.simulate import parse_size
+
     parser.add_argument("--data", type=Path, help="an MM-Fi-layout folder (default: simulate one)")
     parser.add_argument("--subjects", default="S01,S02", help="simulated subjects")
     parser.add_argument("--actions", default="A01,A02", help="simulated actions")
     parser.add_argument("--frames", type=int, default=30, help="simulated frames per sequence")
-    parser.add_argument("--depth-size", default="480x640", help="simulated depth H x W")
+    parser.add_argument("--depth-size", type=parse_size, default=(480, 640), metavar="HxW",
+                        help="simulated depth H x W")
     parser.add_argument("--workers", type=int, default=4, help="threads for to_arrays()")
     parser.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
 
@@ -87,11 +90,13 @@ def _measure(root: Path, workers: int, source: str) -> str:
 
 
 def _simulated(args: argparse.Namespace, out: Path) -> str:
+    from rigserve.cli.simulate import expand_codes
     from rigserve.sensors.simulator import simulate
 
-    h, w = (int(v) for v in args.depth_size.lower().split("x"))
-    summary = simulate(out, subjects=args.subjects.split(","), actions=args.actions.split(","),
-                       frames=args.frames, depth_size=(h, w), seed=0)
+    h, w = args.depth_size
+    summary = simulate(out, subjects=expand_codes(args.subjects, "S"),
+                       actions=expand_codes(args.actions, "A"), frames=args.frames,
+                       depth_size=(h, w), seed=0)
     return (f"simulated {len(summary.sequences)} sequences x {args.frames} frames, "
             f"depth {h}x{w}")
 
