@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rigserve.sensors.dataset import MMFiDataset, MMFiIndex
 from rigserve.sensors.formats import read_csi, read_frame, read_ground_truth
 from rigserve.sensors.simulator import (
     ACTIONS,
@@ -98,11 +99,10 @@ def test_simulated_frames_read_back_with_the_mmfi_readers(tiny_rig: Path) -> Non
 
 
 def test_simulated_folder_is_indexed_by_the_dataset_reader(tiny_rig: Path) -> None:
-    dataset = pytest.importorskip("rigserve.sensors.dataset")
-    index = dataset.MMFiIndex.scan(tiny_rig)
+    index = MMFiIndex.scan(tiny_rig)
     assert sorted(s.key for s in index.sequences) == [
         "E01/S01/A01", "E01/S01/A20", "E04/S31/A01", "E04/S31/A20"]
-    data = dataset.MMFiDataset(tiny_rig, modalities=("depth", "lidar", "mmwave", "wifi"))
+    data = MMFiDataset(tiny_rig, modalities=("depth", "lidar", "mmwave", "wifi"))
     assert len(data) == 20
     item = data[0]
     assert item["joints"].shape == (17, 3)
