@@ -6,24 +6,20 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from rigserve.registry import Registry
+
 from .config import DropoutConfig
 
 Sampler = Callable[[int, Sequence[str], DropoutConfig, torch.Generator], torch.Tensor]
-DROPOUT_MODES: dict[str, Sampler] = {}
-
-
-def _mode(name: str) -> Callable[[Sampler], Sampler]:
-    def deco(fn: Sampler) -> Sampler:
-        DROPOUT_MODES[name] = fn
-        return fn
-    return deco
+#: ``dropout.mode`` → sampler; an unknown mode raises ValueError listing the registered ones.
+DROPOUT_MODES: Registry[str, Sampler] = Registry("dropout.mode", error=ValueError)
 
 
 def _bits(codes: torch.Tensor, m: int) -> torch.Tensor:
     return ((codes.unsqueeze(1) >> torch.arange(m)) & 1).float()  # (B, M)
 
 
-@_mode("subset")
+@DROPOUT_MODES.register("subset")
 def _subset(batch: int, mods: Sequence[str], _cfg: DropoutConfig,
             gen: torch.Generator) -> torch.Tensor:
     """Uniform over the 2^M − 1 non-empty subsets (PTA's random modality dropout)."""
@@ -31,7 +27,7 @@ def _subset(batch: int, mods: Sequence[str], _cfg: DropoutConfig,
     return _bits(codes, len(mods))
 
 
-@_mode("per_modality")
+@DROPOUT_MODES.register("per_modality")
 def _per_modality(batch: int, mods: Sequence[str], cfg: DropoutConfig,
                   gen: torch.Generator) -> torch.Tensor:
     """Each modality dropped with its hand-set rate (X-Fi style); an all-dropped sample
@@ -44,7 +40,7 @@ def _per_modality(batch: int, mods: Sequence[str], cfg: DropoutConfig,
     return keep
 
 
-@_mode("none")
+@DROPOUT_MODES.register("none")
 def _none(batch: int, mods: Sequence[str], _cfg: DropoutConfig,
           _gen: torch.Generator) -> torch.Tensor:
     return torch.ones(batch, len(mods))
@@ -52,9 +48,4 @@ def _none(batch: int, mods: Sequence[str], _cfg: DropoutConfig,
 
 def sample_present(batch: int, mods: Sequence[str], cfg: DropoutConfig,
                    gen: torch.Generator) -> torch.Tensor:
-    try:
-        sampler = DROPOUT_MODES[cfg.mode]
-    except KeyError:
-        raise ValueError(f"dropout.mode={cfg.mode!r}; accepted: "
-                         f"{', '.join(DROPOUT_MODES)}") from None
-    return sampler(batch, mods, cfg, gen)
+    return DROPOUT_MODES[cfg.mode](batch, mods, cfg, gen)
