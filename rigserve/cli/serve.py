@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "max_body_bytes": (int, "request body limit (413 above it)"),
     "tls_cert": (Path, "TLS certificate (gRPC)"),
     "tls_key": (Path, "TLS private key (gRPC)"),
+    "precision": (str, "engine precision preference, e.g. fp16,fp32,int8"),
 }
 
 
@@ -35,8 +37,6 @@ def register(sub: Any) -> None:
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
     p.add_argument("--api-key", action="append", dest="api_keys", default=None,
                    help="require this API key (repeat for several)")
-    p.add_argument("--precision", default=None,
-                   help="engine precision preference, e.g. fp16,fp32,int8")
     p.add_argument("--log-level", default="info", help="uvicorn access/error log level")
     p.set_defaults(handler=_serve)
 
@@ -54,12 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["grpc_port"] = None
     if args.api_keys:
         overrides["api_keys"] = args.api_keys
-    if args.precision:
-        overrides["precision"] = args.precision.split(",")
     try:
         settings = Settings(repository=args.repository, **overrides)
     except ValidationError as exc:
-        print(f"rigserve serve: invalid settings:\n{exc}")
+        print(f"rigserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     app = create_app(settings, install_signal_handlers=True)
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level=args.log_level,
