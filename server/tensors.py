@@ -30,7 +30,8 @@ def kserve_dtype(numpy_dtype: str | np.dtype) -> str:
     try:
         return NUMPY_TO_KSERVE[name]
     except KeyError:
-        raise InvalidInput(f"numpy dtype {name} has no KServe v2 datatype") from None
+        raise InvalidInput(f"numpy dtype {name} has no KServe v2 datatype; supported: "
+                           f"{', '.join(NUMPY_TO_KSERVE)}") from None
 
 
 def numpy_dtype(datatype: str) -> np.dtype:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.server.errors import InvalidInput
+from rigserve.server.tensors import kserve_dtype, numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -26,33 +27,25 @@ class Datatype:
     contents_field: str
 
 
-def _registry(*items: tuple[str, str, str]) -> dict[str, Datatype]:
-    return {name: Datatype(name, np.dtype(dt), field) for name, dt, field in items}
-
-
-#: KServe datatype name -> numpy dtype and the InferTensorContents field that carries it.
-DATATYPES: dict[str, Datatype] = _registry(
-    ("BOOL", "bool", "bool_contents"),
-    ("UINT8", "<u1", "uint_contents"), ("UINT16", "<u2", "uint_contents"),
-    ("UINT32", "<u4", "uint_contents"), ("UINT64", "<u8", "uint64_contents"),
-    ("INT8", "<i1", "int_contents"), ("INT16", "<i2", "int_contents"),
-    ("INT32", "<i4", "int_contents"), ("INT64", "<i8", "int64_contents"),
-    ("FP16", "<f2", "fp32_contents"), ("FP32", "<f4", "fp32_contents"),
-    ("FP64", "<f8", "fp64_contents"), ("BYTES", "object", "bytes_contents"),
-)
-_BY_KIND = {(d.dtype.kind, d.dtype.itemsize): d.name
-            for d in DATATYPES.values() if d.name != "BYTES"}
+#: KServe datatype -> the InferTensorContents field that carries it; the datatype <-> numpy
+#: mapping itself is `server.tensors`', shared with REST.
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
+    "UINT32": "uint_contents", "UINT64": "uint64_contents", "INT8": "int_contents",
+    "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
+    "FP16": "fp32_contents", "FP32": "fp32_contents", "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+#: KServe datatype name -> little-endian numpy dtype and its contents field.
+DATATYPES: dict[str, Datatype] = {
+    name: Datatype(name, numpy_dtype(name).newbyteorder("<"), field)
+    for name, field in _CONTENTS_FIELD.items()
+}
 
 
 def datatype_of(array: np.ndarray) -> str:
-    """The KServe datatype name for a numpy array."""
-    if array.dtype.kind in "OSU":
-        return "BYTES"
-    try:
-        return _BY_KIND[(array.dtype.kind, array.dtype.itemsize)]
-    except KeyError:
-        raise InvalidInput(f"numpy dtype {array.dtype} has no KServe datatype; "
-                           f"supported: {', '.join(DATATYPES)}") from None
+    """The KServe datatype name for a numpy array (strings travel as BYTES)."""
+    return "BYTES" if array.dtype.kind in "OSU" else kserve_dtype(array.dtype)
 
 
 def _lookup(name: str, tensor: str) -> Datatype:
