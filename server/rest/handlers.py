@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from rigserve.sensors.errors import SensorError
-from rigserve.server.errors import ServerError, from_sensor_error
+from rigserve.server.errors import InvalidInput, ServerError, from_sensor_error
 from starlette.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-    return await _server_error(request, _invalid("; ".join(parts) or "invalid request"))
+    return await _server_error(request, InvalidInput("; ".join(parts) or "invalid request"))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -76,12 +76,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     _record(request, exc)
     return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
-
-
-def _invalid(message: str) -> ServerError:
-    from rigserve.server.errors import InvalidInput
-
-    return InvalidInput(message)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
