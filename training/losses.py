@@ -8,9 +8,14 @@ import torch.nn.functional as F
 from .config import LossConfig
 
 
+def joint_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample MPJPE (B,) in metres of (B, 17, 3) poses, for per-sample weighting."""
+    return (pred - target).pow(2).sum(-1).add(1e-9).sqrt().mean(-1)
+
+
 def joint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean Euclidean joint distance (MPJPE, metres) over (B, 17, 3); trains what we report."""
-    return (pred - target).pow(2).sum(-1).add(1e-9).sqrt().mean()
+    return joint_errors(pred, target).mean()
 
 
 def task_loss(outputs: dict[str, torch.Tensor], joints: torch.Tensor, action: torch.Tensor,

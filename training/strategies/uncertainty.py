@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..losses import task_loss
+from ..losses import joint_errors
 from ..model import NUM_ACTIONS, MultimodalModel
 from ._base import Batch, register_strategy
 from ._options import resolve_options
@@ -126,18 +126,21 @@ class UncertaintyTransfer(StagedStrategy):
         lc = self.cfg.loss
         losses: dict[str, torch.Tensor] = {}
         total = weights.new_zeros(())
+        # What the unweighted objective (losses.task_loss) would read, for comparison with
+        # other strategies: the same per-sample terms, plainly averaged.
+        unweighted = weights.new_zeros(())
         if "joints" in out:
-            # per-sample MPJPE (B,), the same joint distance losses.joint_error averages
-            err = (out["joints"] - batch.joints).pow(2).sum(-1).add(1e-9).sqrt().mean(-1)
+            err = joint_errors(out["joints"], batch.joints)  # (B,)
             losses["pose"] = (weights * err).mean()
             total = total + lc.pose_weight * losses["pose"]
+            unweighted = unweighted + lc.pose_weight * err.mean()
         if "action_logits" in out:
             ce = F.cross_entropy(out["action_logits"], batch.action, reduction="none")
             losses["action"] = (weights * ce).mean()
             total = total + lc.action_weight * losses["action"]
+            unweighted = unweighted + lc.action_weight * ce.mean()
         losses["task"] = total
-        # What the unweighted objective would read, for comparison with other strategies.
-        losses["task_unweighted"] = task_loss(out, batch.joints, batch.action, lc)["task"].detach()
+        losses["task_unweighted"] = unweighted.detach()
         return losses
 
     def _align(self, feats: dict[str, torch.Tensor], per_mod: list[Dirichlet],
