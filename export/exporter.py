@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import yaml
 from rigserve.export.engines import BuildContext, get_backend
+from rigserve.export.errors import ExportError
 from rigserve.export.frames import HeldOutFrames, held_out_frames
 from rigserve.export.manifest import (
     EngineEntry,
@@ -50,10 +51,6 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-class ExportError(RuntimeError):
-    """The export was asked for something impossible, or an engine failed its checks."""
 
 
 @dataclass(frozen=True)

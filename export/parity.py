@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from rigserve.export.errors import ParityError
 
-
-class ParityError(RuntimeError):
-    """An engine's outputs differ from the PyTorch model beyond the tolerance."""
+__all__ = ["ParityError", "accuracy", "accuracy_delta", "check_fp32", "max_abs_errors"]
 
 
 def max_abs_errors(reference: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]

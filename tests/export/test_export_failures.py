@@ -122,3 +122,13 @@ def test_output_folder_that_is_not_a_repository_is_not_overwritten(tmp_path: Pat
     with pytest.raises(ExportError, match="is not a rigserve model repository"):
         export_loaded(tiny_run(("wifi",)), tmp_path, ExportOptions(parity_frames=4))
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_any_parity_failure_is_an_export_error_the_cli_reports_as_a_message() -> None:
+    import numpy as np
+    from rigserve.export.errors import ExportError
+    from rigserve.export.parity import check_fp32
+
+    reference = {"joints": np.zeros((2, 17, 3), np.float32)}
+    with pytest.raises(ExportError, match="engine triton rig.lidar: fp32 parity failed on 'joints'"):
+        check_fp32("triton rig.lidar", {"max_abs_err_joints": 0.5}, reference, 1e-4)
