@@ -9,18 +9,13 @@ feature there). RobustSeg (CVPR 2026) writes it per class c as
 
 Our rigs have two heads. Action labels give classes directly; pose is a regression, so
 its "classes" are clusters of normalised poses (k-means over root-centred, scale-free
-skeletons, fitted once on the training poses). Both share the functions below.
+skeletons of each batch, see ``robustseg``). Both share the functions below.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
-
-logger = logging.getLogger(__name__)
 
 
 def masked_class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
@@ -97,27 +92,3 @@ def kmeans(points: torch.Tensor, k: int, iters: int = 25, seed: int = 0) -> torc
             break
         centres = new
     return centres
-
-
-@dataclass
-class PoseClusters:
-    """k-means centres over normalised training poses; ``assign`` maps poses to cluster ids."""
-
-    centres: torch.Tensor  # (K, J*3)
-
-    @classmethod
-    def fit(cls, joints: torch.Tensor, k: int, seed: int = 0) -> PoseClusters:
-        k_eff = min(k, joints.shape[0])
-        if k_eff < k:
-            logger.warning("only %d training poses: using %d pose clusters instead of %d",
-                           joints.shape[0], k_eff, k)
-        return cls(kmeans(normalise_poses(joints), k_eff, seed=seed))
-
-    @property
-    def k(self) -> int:
-        return int(self.centres.shape[0])
-
-    def assign(self, joints: torch.Tensor) -> torch.Tensor:
-        """Cluster id (N,) of each pose (N, J, 3)."""
-        flat = normalise_poses(joints).to(self.centres)
-        return torch.cdist(flat, self.centres).argmin(1)
