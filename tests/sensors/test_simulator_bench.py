@@ -25,10 +25,11 @@ def test_bench_simulate_reports_writer_sensor_and_reader_speeds(
     assert "| 48x64 | 2 | 4 |" in out
     for sensor in ("depth", "lidar", "mmwave", "wifi", "rgb"):
         assert f"| {sensor} |" in out
+    # Tables print 3 significant digits: under load this rate can fall below 100 ("85.3").
     no_files = re.search(r"\| all sensors, per frame \(setup amortised\) \| [\d.]+ \| [\d.]+ \| "
-                         r"(\d+) \|", out)
+                         r"([\d.]+) \|", out)
     assert no_files is not None
-    assert int(no_files.group(1)) > 0
+    assert float(no_files.group(1)) > 0
     ceiling = re.search(r"creates (\d+) files/s in one process; at 7\.25 files per frame", out)
     assert ceiling is not None  # 7 frame files + ground_truth.npy over 4 frames
     assert "to_arrays()` with depth, lidar, mmwave, wifi: 4 frames at" in out
