@@ -85,13 +85,14 @@ def load_run(run: str | Path) -> LoadedRun:
     if not metrics and metrics_file.exists():
         metrics = json.loads(metrics_file.read_text()).get("subsets", {})
     return LoadedRun(
-        model=model, modalities=tuple(model.modalities), spec=_spec(cfg), config=cfg.to_dict(),
-        metrics=metrics, weights=model.purified_weights(), strategy=cfg.strategy,
-        path=root, input_shapes=shapes,
+        model=model, modalities=tuple(model.modalities), spec=preprocess_spec(cfg),
+        config=cfg.to_dict(), metrics=metrics, weights=model.purified_weights(),
+        strategy=cfg.strategy, path=root, input_shapes=shapes,
     )
 
 
-def _spec(cfg: TrainConfig) -> Any:
+def preprocess_spec(cfg: TrainConfig) -> Any:
+    """The run's ``PreprocessSpec`` (the defaults when the config names none)."""
     from rigserve.sensors.preprocess import PreprocessSpec
 
     return PreprocessSpec.from_dict(dict(cfg.preprocess)) if cfg.preprocess else PreprocessSpec()

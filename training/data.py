@@ -18,6 +18,7 @@ from rigserve.sensors.dataset import MMFiDataset, MMFiIndex, split_sequences
 from rigserve.sensors.preprocess import PreprocessSpec, model_input_shape
 from rigserve.sensors.specs import SENSOR_MODALITIES
 
+from .checkpoint import preprocess_spec
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def load_data(cfg: TrainConfig) -> RunData:
 def _load(cfg: TrainConfig) -> RunData:
     index = MMFiIndex.scan(cfg.data)
     mods = choose_modalities(tuple(cfg.modalities), index.modalities)
-    spec = PreprocessSpec.from_dict(dict(cfg.preprocess)) if cfg.preprocess else PreprocessSpec()
+    spec = preprocess_spec(cfg)
     s = cfg.split
     split = split_sequences(index, s.kind, s.protocol, seed=cfg.seed, val_ratio=s.val_ratio,
                             meta_val_ratio=s.meta_ratio)
