@@ -28,8 +28,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
-ENGINE_FORMATS = ("onnx", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
 _HASH_CHUNK = 1 << 20
 
 
