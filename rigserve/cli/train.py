@@ -33,13 +33,15 @@ def _handle(args: argparse.Namespace) -> int:
     from rigserve.training.report import text_table
     from rigserve.training.trainer import read_metrics
 
-    overrides = [f"data={args.data}", f"out={args.out}", *args.overrides]
+    overrides = list(args.overrides)
     shortcuts = {"optim.epochs": args.epochs, "modalities": args.modalities,
                  "strategy": args.strategy, "seed": args.seed}
     overrides += [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
     if args.no_progress:
         overrides.append("progress=false")
-    cfg = TrainConfig.from_sources(args.config, overrides, preset=args.preset)
+    # Paths are set as typed values, not YAML text: a folder named 2024 stays a string.
+    cfg = TrainConfig.from_sources(args.config, overrides, preset=args.preset).replace(
+        data=str(args.data), out=str(args.out))
     run = train(cfg, resume=args.resume)
     metrics = read_metrics(run)
     if metrics:
