@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rigserve.export.errors import ExportError
 from rigserve.export.manifest import (
     EngineEntry,
     Manifest,
@@ -21,7 +22,7 @@ from rigserve.export.manifest import (
 )
 
 if TYPE_CHECKING:
-    from rigserve.export.exporter import ExportError, ExportOptions, export_run
+    from rigserve.export.exporter import ExportOptions, export_run
 
 __all__ = [
     "EngineEntry",
@@ -38,7 +39,7 @@ __all__ = [
     "write_manifest",
 ]
 
-_LAZY = {"export_run": "exporter", "ExportOptions": "exporter", "ExportError": "exporter"}
+_LAZY = {"export_run": "exporter", "ExportOptions": "exporter"}
 
 
 def __getattr__(name: str) -> Any:
