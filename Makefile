@@ -23,12 +23,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,serve,dev]'
 	touch $@
 
-# Debian packages the tests use for real: Prometheus (promtool and the server).
+# Debian packages the tests use for real: Prometheus (promtool and the server) and
+# libb64, which Triton's perf_analyzer (shipped in the tritonclient wheel) links against.
 $(SYSSTAMP):
 	@mkdir -p $(VENV)
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! /sbin/ldconfig -p | grep -q libb64.so.0d; then \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    prometheus libb64-0d >/dev/null; \
 	fi
 	touch $@
 

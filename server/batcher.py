@@ -1,31 +1,38 @@
 """Dynamic batching for one engine: a bounded queue, batches up to ``max_batch`` rows.
 
+Each engine instance has its own thread that owns the engine: it takes a batch from the
+queue, stacks the inputs, runs the engine (ONNX Runtime releases the GIL), slices each
+request's rows out and hands all of the batch's answers to the event loop in one
+callback. The event loop only enqueues and receives, so the engine starts its next
+batch the moment it finishes one, however busy the loop is parsing requests.
+
 A batch leaves as soon as the engine is free, with whatever is queued; it waits (up to
 ``max_delay_s`` after its first request was queued) for more only while other requests
 are in flight and could still join. So a lone client pays no batching delay, and under
-load batches form while the previous one computes. The engine runs in a thread pool,
-off the event loop (ONNX Runtime releases the GIL).
+load batches form while the previous one computes.
 
 Immediate dispatch: a request that finds the engine idle, nothing queued and no other
 request in flight anywhere in the server cannot be batched with anything, so it skips
-the queue, the worker wake-up and the thread hand-off and runs at once on the calling
-thread, provided the engine is fast (its running mean compute time is at most
-``inline_max_s``), so the event loop is never held longer than a short request's parse.
+the queue and the thread hand-off and runs at once on the calling thread, provided the
+engine is fast (its running mean compute time is at most ``inline_max_s``), so the event
+loop is never held longer than a short request's parse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 from rigserve.server.engines import Engine
 from rigserve.server.errors import NotReady, Overloaded
 from rigserve.server.metrics import Metrics
+from rigserve.server.statistics import ComputeTimes, Statistics
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +41,9 @@ logger = logging.getLogger(__name__)
 class BatchResult:
     outputs: dict[str, np.ndarray]
     queue_s: float
-    compute_s: float
+    compute_s: float  # the engine run, seconds
     batch_rows: int
+    times: ComputeTimes = field(default_factory=ComputeTimes)  # input/infer/output split
 
 
 @dataclass
@@ -43,43 +51,52 @@ class _Item:
     inputs: Mapping[str, np.ndarray]
     rows: int
     key: tuple[tuple[str, tuple[int, ...]], ...]  # items batch together only with equal keys
+    model: str
     future: asyncio.Future[BatchResult]
+    loop: asyncio.AbstractEventLoop
     enqueued: float = field(default_factory=time.perf_counter)
 
 
 class DynamicBatcher:
-    """Queue and worker tasks for one engine."""
+    """Queue and engine threads for one engine."""
 
     def __init__(self, engine: Engine, *, max_batch: int, max_delay_s: float, max_queue: int,
-                 executor: Executor, metrics: Metrics,
-                 more_coming: Callable[[int], bool] = lambda _n: False,
-                 instances: int = 1, inline_max_s: float = 0.0) -> None:
+                 metrics: Metrics, more_coming: Callable[[int], bool] = lambda _n: False,
+                 instances: int = 1, inline_max_s: float = 0.0,
+                 stats: Statistics | None = None) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
-        self._executor = executor
         self._metrics = metrics
+        self._stats = stats or Statistics()
         self._more_coming = more_coming
         self._instances = instances
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._carry: list[_Item] = []
-        self._workers: list[asyncio.Task[None]] = []
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
         self._closed = False
+        self._stop = False
         self._avg_compute_s = 1e-3
         self._inline_max_s = inline_max_s
-        self._running = 0  # batches computing now (worker-run or inline)
+        self._running = 0  # batches computing now (engine threads or inline); under _cond
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"batcher:{self.engine.name}:{i}")
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"engine:{self.engine.name}:{i}")
                          for i in range(self._instances)]
+        for t in self._threads:
+            t.start()
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize() + len(self._carry)
+        return len(self._queue)
 
-    async def submit(self, inputs: Mapping[str, np.ndarray]) -> BatchResult:
-        """Queue one request (leading batch axis on every input) and await its rows."""
+    async def submit(self, inputs: Mapping[str, np.ndarray], model: str = "") -> BatchResult:
+        """Queue one request (leading batch axis on every input) and await its rows.
+
+        ``model`` is the model name the request was sent to, for Triton's statistics.
+        """
         if self._closed:
             raise NotReady(f"engine {self.engine.name} is shutting down")
         if self.queued >= self.max_queue:
@@ -93,102 +110,143 @@ class DynamicBatcher:
             # ready to run) register as in flight; only if none did is this one alone.
             await asyncio.sleep(0)
             if self._alone():
-                return self._run_inline(inputs, rows)
+                return self._run_inline(inputs, rows, model)
+        loop = asyncio.get_running_loop()
         key = tuple(sorted((k, v.shape[1:]) for k, v in inputs.items()))
-        item = _Item(inputs, rows, key, asyncio.get_running_loop().create_future())
-        self._queue.put_nowait(item)
+        item = _Item(inputs, rows, key, model, loop.create_future(), loop)
+        with self._cond:
+            self._queue.append(item)
+            self._cond.notify()
         return await item.future
 
     def _alone(self) -> bool:
         """Nothing to batch with, now or soon: engine idle, queue empty, no one else in flight."""
         return (self._avg_compute_s <= self._inline_max_s and not self._running
-                and not self.queued and not self._more_coming(1))
+                and not self._queue and not self._more_coming(1))
 
-    def _run_inline(self, inputs: Mapping[str, np.ndarray], rows: int) -> BatchResult:
+    def _run_inline(self, inputs: Mapping[str, np.ndarray], rows: int,
+                    model: str) -> BatchResult:
         # Synchronous on purpose: no await between the check in submit and the run, so no
         # other request can slip in; the loop is held for one short engine run.
+        with self._cond:
+            self._running += 1
         started = time.perf_counter()
-        self._running += 1
         try:
             outputs = self.engine.run(inputs)
         finally:
-            self._running -= 1
+            with self._cond:
+                self._running -= 1
         compute = time.perf_counter() - started
-        self._note(compute, rows, [0.0])
-        return BatchResult(outputs, 0.0, compute, rows)
+        times = ComputeTimes(0.0, compute, 0.0)
+        self._note(compute, rows, [0.0], [model], times)
+        return BatchResult(outputs, 0.0, compute, rows, times)
 
     async def close(self) -> None:
-        """Stop accepting, finish everything queued, stop the workers."""
+        """Stop accepting, finish everything queued, stop the engine threads."""
         self._closed = True
-        while self.queued:
+        while self._queue or self._running:
             await asyncio.sleep(0.005)
-        for w in self._workers:
-            w.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        for t in self._threads:
+            await asyncio.to_thread(t.join, 5.0)
 
-    async def _next(self) -> _Item:
-        return self._carry.pop(0) if self._carry else await self._queue.get()
+    # ---- engine threads -------------------------------------------------------------------
 
-    async def _gather(self) -> list[_Item]:
-        first = await self._next()
+    def _gather(self) -> list[_Item] | None:
+        """The next batch (under ``_cond``); None when stopping."""
+        while not self._queue:
+            if self._stop:
+                return None
+            self._cond.wait()
+        first = self._queue.popleft()
         batch, rows = [first], first.rows
         deadline = first.enqueued + self.max_delay_s
         while rows < self.max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
+            if not self._queue:
                 remaining = deadline - time.perf_counter()
-                if remaining <= 0 or not self._more_coming(len(batch)):
+                if remaining <= 0 or self._stop or not self._more_coming(len(batch)):
                     break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+                self._cond.wait(remaining)
+                continue
+            item = self._queue[0]
             if item.key != first.key or rows + item.rows > self.max_batch:
-                self._carry.append(item)
-                break
-            batch.append(item)
+                break  # it leads the next batch
+            batch.append(self._queue.popleft())
             rows += item.rows
+        self._running += 1
         return batch
 
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _work(self) -> None:
         while True:
-            batch = [i for i in await self._gather() if not i.future.done()]
-            if not batch:
-                continue
-            started = time.perf_counter()
-            feed = _concat([i.inputs for i in batch])
-            self._running += 1
+            with self._cond:
+                batch = self._gather()
+            if batch is None:
+                return
             try:
-                outputs = await loop.run_in_executor(self._executor, self.engine.run, feed)
-            except Exception as exc:
-                logger.exception("engine %s failed on a batch of %d", self.engine.name, len(batch))
-                for i in batch:
-                    if not i.future.done():
-                        i.future.set_exception(exc)
-                continue
+                self._execute(batch)
             finally:
-                self._running -= 1
-            compute = time.perf_counter() - started
-            rows = sum(i.rows for i in batch)
-            self._note(compute, rows, [started - i.enqueued for i in batch])
-            offset = 0
-            for i in batch:
-                # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
-                part = {k: v[offset:offset + i.rows] for k, v in outputs.items()}
-                offset += i.rows
-                if not i.future.done():
-                    i.future.set_result(BatchResult(part, started - i.enqueued, compute, rows))
+                with self._cond:
+                    self._running -= 1
 
-    def _note(self, compute: float, rows: int, queued: list[float]) -> None:
-        """Running mean of compute time (for Retry-After and the inline rule) and metrics."""
+    def _execute(self, batch: list[_Item]) -> None:
+        started = time.perf_counter()
+        try:
+            feed = _concat([i.inputs for i in batch])
+            t_in = time.perf_counter()
+            outputs = self.engine.run(feed)
+        except Exception as exc:
+            logger.exception("engine %s failed on a batch of %d", self.engine.name, len(batch))
+            _deliver_soon(batch, exc)
+            return
+        t_run = time.perf_counter()
+        parts, offset = [], 0
+        for i in batch:
+            # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
+            parts.append({k: v[offset:offset + i.rows] for k, v in outputs.items()})
+            offset += i.rows
+        times = ComputeTimes(t_in - started, t_run - t_in, time.perf_counter() - t_run)
+        compute = t_run - t_in
+        self._note(compute, offset, [started - i.enqueued for i in batch],
+                   [i.model for i in batch], times)
+        _deliver_soon(batch, [BatchResult(p, started - i.enqueued, compute, offset, times)
+                              for i, p in zip(batch, parts, strict=True)])
+
+    def _note(self, compute: float, rows: int, queued: list[float], models: list[str],
+              times: ComputeTimes) -> None:
+        """Running mean of compute time (for Retry-After and the inline rule), metrics and
+        Triton statistics for one execution."""
         self._avg_compute_s = 0.9 * self._avg_compute_s + 0.1 * compute
         m = self._metrics.engine(self.engine.name)
         m.compute.observe(compute)
         m.batch_size.observe(rows)
         for q in queued:
             m.queue.observe(q)
+        self._stats.record_execution(models, rows, times)
+
+
+def _deliver_soon(batch: list[_Item], results: list[BatchResult] | Exception) -> None:
+    """Resolve the batch's futures on their event loop(s), one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, BatchResult | Exception]]] = {}
+    for n, item in enumerate(batch):
+        answer = results if isinstance(results, Exception) else results[n]
+        by_loop.setdefault(item.loop, []).append((item, answer))
+    for loop, answers in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, answers)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            logger.warning("dropping %d answers for a closed event loop", len(answers))
+
+
+def _resolve(answers: list[tuple[_Item, BatchResult | Exception]]) -> None:
+    for item, answer in answers:
+        if item.future.done():  # the caller gave up (cancelled, timed out)
+            continue
+        if isinstance(answer, Exception):
+            item.future.set_exception(answer)
+        else:
+            item.future.set_result(answer)
 
 
 def _concat(items: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:

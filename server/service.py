@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from rigserve.sensors.preprocess import PreprocessSpec
-from rigserve.server.batcher import DynamicBatcher
+from rigserve.server.batcher import BatchResult, DynamicBatcher
 from rigserve.server.engines import EngineOptions
 from rigserve.server.errors import (
     LoadFailed,
@@ -29,10 +31,11 @@ from rigserve.server.errors import (
     http_status_of,
 )
 from rigserve.server.metrics import Metrics
-from rigserve.server.model_info import ModelCatalog
+from rigserve.server.model_info import VERSION, ModelCatalog
 from rigserve.server.repository import Repository, load_repository
 from rigserve.server.router import RawFrame, Route, Router
 from rigserve.server.settings import Settings
+from rigserve.server.statistics import Statistics
 from rigserve.server.tensors import TensorOutputs, check_tensors
 
 logger = logging.getLogger(__name__)
@@ -88,8 +91,7 @@ class InferenceService:
         self._inflight = 0
         self._stopping = False
         self._reload_lock = asyncio.Lock()
-        # model -> [success count, success ns, fail count, fail ns] (Triton statistics)
-        self._stats: dict[str, list[int]] = {}
+        self.stats = Statistics()  # Triton's statistics extension
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -107,8 +109,13 @@ class InferenceService:
 
     async def start(self) -> None:
         """Load and warm every engine; the service is ready when this returns."""
-        n_threads = 4 + 2 * self.settings.engine_instances * 15  # 15 subsets of 4 modalities
-        self._executor = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="engine")
+        # Engines run on their batchers' own threads; this pool loads the repository and
+        # decodes heavy frames (PNG, big point clouds) off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=max(4, os.cpu_count() or 1),
+                                            thread_name_prefix="decode")
+        # An engine thread finishing a run needs the GIL back from a busy event loop;
+        # with Python's default 5 ms switch interval it can wait that long every batch.
+        sys.setswitchinterval(self.settings.gil_switch_interval_us / 1e6)
         self._gen = await self._build()
         self.metrics.ready.set(1)
         logger.info("ready: %d engines from %s", len(self._gen.batchers), self.settings.repository)
@@ -169,10 +176,9 @@ class InferenceService:
             assert self._executor is not None
             b = DynamicBatcher(le.engine, max_batch=min(s.max_batch_size, le.entry.max_batch),
                                max_delay_s=s.max_queue_delay_s, max_queue=s.max_queue_size,
-                               executor=self._executor, metrics=self.metrics,
-                               more_coming=lambda n: self._inflight > n,
+                               metrics=self.metrics, more_coming=lambda n: self._inflight > n,
                                instances=s.engine_instances,
-                               inline_max_s=s.inline_max_ms / 1e3)
+                               inline_max_s=s.inline_max_ms / 1e3, stats=self.stats)
             b.start()
             batchers[subset] = b
         weights = _mean_weights(repo)
@@ -206,9 +212,10 @@ class InferenceService:
     # ---- request accounting ------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def track(self, protocol: str, model: str) -> AsyncIterator[dict[str, str]]:
-        """Count a request: in-flight gauge, duration and code; the body sets ``subset``."""
-        info = {"subset": "none"}
+    async def track(self, protocol: str, model: str) -> AsyncIterator[dict[str, Any]]:
+        """Count a request: in-flight gauge, duration and code; the body sets ``subset``
+        and, once answered, ``result`` (its :class:`BatchResult`, for Triton statistics)."""
+        info: dict[str, Any] = {"subset": "none"}
         self._inflight += 1
         self.metrics.inflight.inc()
         t0 = time.perf_counter()
@@ -225,10 +232,12 @@ class InferenceService:
             elapsed = time.perf_counter() - t0
             known = model if model in self._models() else "other"
             self.metrics.observe_request(protocol, known, info["subset"], code, elapsed)
-            ok = code in ("200", "OK")
-            stats = self._stats.setdefault(known, [0, 0, 0, 0])
-            stats[0 if ok else 2] += 1
-            stats[1 if ok else 3] += int(elapsed * 1e9)
+            result: BatchResult | None = info.get("result")
+            if code in ("200", "OK") and result is not None:
+                self.stats.record_success(known, elapsed, result.queue_s, result.times,
+                                          next(iter(result.outputs.values())).shape[0])
+            else:
+                self.stats.record_failure(known, elapsed)
 
     def record_rejected(self, protocol: str, model: str, exc: BaseException) -> None:
         """Count a request that failed before reaching the service (e.g. unparsable body)."""
@@ -264,7 +273,7 @@ class InferenceService:
             # (1, ...) per input: the batcher stacks requests along the leading axis.
             inputs = {gen.repo.manifest.modalities[m].input: x[None]
                       for m, x in route.inputs.items()}
-            result = await batcher.submit(inputs)
+            result = info["result"] = await batcher.submit(inputs, "rig")
             if rig_id is not None:
                 logger.debug("rig %s -> %s", rig_id, route.subset)
             timings = {"route": t_route, "queue": result.queue_s, "compute": result.compute_s,
@@ -294,7 +303,7 @@ class InferenceService:
                 present = gen.repo.manifest.modalities[m].input in feed
                 self.metrics.count_frame(m, "present" if present else "absent")
             self.metrics.count_subset(subset)
-            result = await gen.batchers[subset].submit(feed)
+            result = info["result"] = await gen.batchers[subset].submit(feed, model)
             return TensorOutputs(result.outputs, engine=le.name, subset=subset)
 
     # ---- metadata --------------------------------------------------------------------
@@ -305,19 +314,13 @@ class InferenceService:
     def model_config(self, model: str) -> dict[str, Any]:
         return self._current().catalog.config(model, self.settings)
 
-    def model_statistics(self, model: str) -> dict[str, Any]:
-        """Triton's statistics extension (perf_analyzer reads it before and after a run)."""
-        self._current().catalog.check(model)
-        ok, ok_ns, fail, fail_ns = self._stats.get(model, [0, 0, 0, 0])
-        zero = {"count": 0, "ns": 0}
-        return {"model_stats": [{
-            "name": model, "version": "1", "last_inference": 0,
-            "inference_count": ok, "execution_count": ok,
-            "inference_stats": {"success": {"count": ok, "ns": ok_ns},
-                                "fail": {"count": fail, "ns": fail_ns},
-                                "queue": zero, "compute_input": zero, "compute_infer": zero,
-                                "compute_output": zero, "cache_hit": zero, "cache_miss": zero},
-            "batch_stats": []}]}
+    def model_statistics(self, model: str = "") -> dict[str, Any]:
+        """Triton's statistics extension for ``model``, or every model when it is ""
+        (perf_analyzer reads them before and after each measurement window)."""
+        catalog = self._current().catalog
+        if model:
+            catalog.check(model)
+        return self.stats.report([model] if model else sorted(catalog.names), VERSION)
 
     def model_ready(self, model: str) -> bool:
         return self.ready and model in self._models()

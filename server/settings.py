@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         2.0, ge=0, description="a lone request (engine idle, nothing queued, nothing else in "
         "flight) runs at once on the event loop thread when its engine's mean compute time is "
         "at most this; skips the queue and thread hand-off; 0 disables")
+    gil_switch_interval_us: float = Field(
+        100.0, gt=0, le=5000, description="Python's thread switch interval for the server "
+        "process (sys.setswitchinterval); small lets engine threads hand answers back to a "
+        "busy event loop at once instead of after Python's default 5000 us")
     warmup_runs: int = Field(2, ge=0)
     precision: Annotated[list[Precision], NoDecode] = Field(
         default_factory=lambda: list(_DEFAULT_PRECISION),

@@ -1,10 +1,10 @@
 """``inference.GRPCInferenceService``: the KServe v2 / Triton gRPC protocol.
 
 Thin translation between protobuf messages and :class:`InferenceService`; the router,
-batcher and metrics are the ones REST uses. Repository control
-is index and load (load = atomic reload of the whole repository). RPCs rigserve does not
-implement (statistics, unload, shared memory, trace/log settings) keep the generated
-base class's UNIMPLEMENTED answer.
+batcher and metrics are the ones REST uses. Repository control is index and load (load =
+atomic reload of the whole repository); statistics are Triton's (perf_analyzer reads
+them). RPCs rigserve does not implement (unload, shared memory, trace/log settings) keep
+the generated base class's UNIMPLEMENTED answer.
 """
 
 from __future__ import annotations
@@ -81,6 +81,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig(),
                                        ignore_unknown_fields=True)
         return pb.ModelConfigResponse(config=parsed)
+
+    @override
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest,
+                              context: grpc.aio.ServicerContext) -> pb.ModelStatisticsResponse:
+        # An empty name asks for every model, as on Triton.
+        if request.name:
+            _check_version(request.name, request.version)
+        stats = self._service.model_statistics(request.name)
+        return json_format.ParseDict(stats, pb.ModelStatisticsResponse(),
+                                     ignore_unknown_fields=True)
 
     @override
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest,

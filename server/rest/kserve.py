@@ -49,6 +49,13 @@ async def ready(request: Request) -> Response:
     return Response(status_code=200)
 
 
+@router.get("/models/stats")
+async def all_model_stats(request: Request) -> JSONResponse:
+    """Every model's statistics, as Triton answers it (registered before the metadata
+    route, which would otherwise take ``stats`` for a model name)."""
+    return JSONResponse(get_service(request).model_statistics())
+
+
 @router.get("/models/{model_name}")
 @router.get("/models/{model_name}/versions/{version}")
 async def model_metadata(request: Request, model_name: str,

@@ -138,3 +138,30 @@ def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
     assert ok2.as_numpy("joints").shape == (1, 17, 3)
     assert bad is None
     assert "no_such_model" in err2.message()
+
+
+def test_model_statistics_count_each_answered_request(client: tgrpc.InferenceServerClient
+                                                      ) -> None:
+    def stats(model: str) -> tgrpc.service_pb2.ModelStatistics:
+        (entry,) = client.get_inference_statistics(model).model_stats
+        return entry
+
+    before = stats("rig.lidar+wifi")
+    for seed in range(3):
+        client.infer("rig.lidar+wifi", _inputs("lidar+wifi", batch=2, seed=seed))
+    after = stats("rig.lidar+wifi")
+    s0, s1 = before.inference_stats, after.inference_stats
+    # perf_analyzer finds the version it measured by the growth of the queue count, and
+    # insists the three compute counts agree.
+    assert (after.name, after.version) == ("rig.lidar+wifi", "1")
+    assert s1.success.count - s0.success.count == 3
+    assert s1.queue.count - s0.queue.count == 3
+    assert s1.compute_input.count == s1.compute_infer.count == s1.compute_output.count
+    assert s1.compute_infer.ns > s0.compute_infer.ns
+    assert after.inference_count - before.inference_count == 6  # rows
+    assert after.execution_count - before.execution_count == 3  # one at a time: 3 runs
+    assert after.last_inference > 0
+    with pytest.raises(InferenceServerException, match="unknown model"):
+        client.get_inference_statistics("nope")
+    every = {m.name for m in client.get_inference_statistics("").model_stats}
+    assert {"rig", "rig.lidar+wifi"} <= every  # "" asks for every model, as on Triton

@@ -44,32 +44,34 @@ _SEEDS = {m: i + 1 for i, m in enumerate(SENSOR_MODALITIES)}
 _RAW_FORMAT = {".png": "png", ".bin": "bin", ".mat": "mat", ".npy": "npy"}
 
 
-def _weights(modality: str, in_dim: int) -> np.ndarray:
+def _weights(modality: str, in_dim: int, hidden: int) -> np.ndarray:
     rng = np.random.default_rng(_SEEDS[modality])
-    # (D, HIDDEN), scaled so features stay O(1) for inputs in [0, 1]-ish ranges.
-    return (rng.standard_normal((in_dim, HIDDEN)) / np.sqrt(in_dim)).astype(np.float32)
+    # (D, hidden), scaled so features stay O(1) for inputs in [0, 1]-ish ranges.
+    return (rng.standard_normal((in_dim, hidden)) / np.sqrt(in_dim)).astype(np.float32)
 
 
-def _heads() -> tuple[np.ndarray, np.ndarray]:
+def _heads(hidden: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    w_joints = (rng.standard_normal((HIDDEN, 17 * 3)) * 0.1).astype(np.float32)
-    w_logits = rng.standard_normal((HIDDEN, 27)).astype(np.float32)
+    scale = np.sqrt(HIDDEN / hidden)  # the same output scale at any width
+    w_joints = (rng.standard_normal((hidden, 17 * 3)) * 0.1 * scale).astype(np.float32)
+    w_logits = (rng.standard_normal((hidden, 27)) * scale).astype(np.float32)
     return w_joints, w_logits
 
 
-def build_subset_model(subset: Sequence[str], spec: PreprocessSpec) -> onnx.ModelProto:
+def build_subset_model(subset: Sequence[str], spec: PreprocessSpec,
+                       hidden: int = HIDDEN) -> onnx.ModelProto:
     """The ONNX graph for one subset: inputs in sorted modality order, batch axis 'B'."""
     nodes, inits, inputs, feats = [], [], [], []
     for m in sorted(subset):
         shape = model_input_shape(m, spec)
         dim = int(np.prod(shape))
         inputs.append(helper.make_tensor_value_info(m, TensorProto.FLOAT, ["B", *shape]))
-        inits.append(numpy_helper.from_array(_weights(m, dim), f"W_{m}"))
+        inits.append(numpy_helper.from_array(_weights(m, dim, hidden), f"W_{m}"))
         nodes += [helper.make_node("Flatten", [m], [f"{m}_flat"], axis=1),  # (B, D)
-                  helper.make_node("MatMul", [f"{m}_flat", f"W_{m}"], [f"{m}_feat"])]  # (B, 8)
+                  helper.make_node("MatMul", [f"{m}_flat", f"W_{m}"], [f"{m}_feat"])]  # (B, h)
         feats.append(f"{m}_feat")
     nodes.append(helper.make_node("Sum", feats, ["feat"]))
-    w_joints, w_logits = _heads()
+    w_joints, w_logits = _heads(hidden)
     inits += [numpy_helper.from_array(w_joints, "W_joints"),
               numpy_helper.from_array(w_logits, "W_logits"),
               numpy_helper.from_array(np.array([0, 17, 3], np.int64), "joints_shape")]
@@ -95,8 +97,12 @@ def _modality_entry(m: str, spec: PreprocessSpec) -> ModalityEntry:
 
 def build_tiny_repo(root: Path, modalities: Sequence[str] = SENSOR_MODALITIES, *,
                     spec: PreprocessSpec | None = None, max_batch: int = 32,
-                    model: str = "rig") -> Path:
-    """Write a complete repository (engines + manifest.json) under ``root``; return it."""
+                    model: str = "rig", hidden: int = HIDDEN) -> Path:
+    """Write a complete repository (engines + manifest.json) under ``root``; return it.
+
+    ``hidden`` is the feature width: the default keeps every engine run in microseconds;
+    a few thousand makes a run of a full batch take tens of milliseconds, for tests that
+    need an engine slower than the requests arrive."""
     spec = spec or PreprocessSpec()
     root = Path(root)
     (root / "engines").mkdir(parents=True, exist_ok=True)
@@ -104,7 +110,7 @@ def build_tiny_repo(root: Path, modalities: Sequence[str] = SENSOR_MODALITIES, *
     for subset in all_subsets(tuple(modalities)):
         name = subset_name(subset)
         rel = f"engines/{name}.fp32.onnx"
-        onnx.save(build_subset_model(subset, spec), str(root / rel))
+        onnx.save(build_subset_model(subset, spec, hidden), str(root / rel))
         engines.append(EngineEntry(
             name=f"{model}.{name}", subset=tuple(subset), inputs=tuple(subset), path=rel,
             format="onnx", precision="fp32", sha256=sha256_file(root / rel), max_batch=max_batch,

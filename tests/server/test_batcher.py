@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,11 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows(tiny_repo: Pat
     rows = _rows(32)
 
     async def main() -> list[int]:
-        with ThreadPoolExecutor(2) as pool:
-            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.02, max_queue=64,
-                               executor=pool, metrics=Metrics(), more_coming=lambda n: n < 8)
-            b.start()
-            results = await asyncio.gather(*(b.submit({"lidar": r}) for r in rows))
-            await b.close()
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.02, max_queue=64,
+                           metrics=Metrics(), more_coming=lambda n: n < 8)
+        b.start()
+        results = await asyncio.gather(*(b.submit({"lidar": r}) for r in rows))
+        await b.close()
         for r, res in zip(rows, results, strict=True):
             np.testing.assert_allclose(res.outputs["joints"], engine.run({"lidar": r})["joints"],
                                        rtol=1e-5, atol=1e-6)
@@ -49,12 +47,11 @@ def test_lone_request_does_not_wait_for_the_queue_delay(tiny_repo: Path) -> None
     engine = _engine(tiny_repo)
 
     async def main() -> float:
-        with ThreadPoolExecutor(1) as pool:
-            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
-                               executor=pool, metrics=Metrics())
-            b.start()
-            res = await b.submit({"lidar": _rows(1)[0]})
-            await b.close()
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
+                           metrics=Metrics())
+        b.start()
+        res = await b.submit({"lidar": _rows(1)[0]})
+        await b.close()
         return res.queue_s
 
     assert asyncio.run(main()) < 0.1  # far below the 0.5 s delay: nobody else was coming
@@ -64,15 +61,14 @@ def test_full_queue_raises_overloaded_with_a_retry_hint(tiny_repo: Path) -> None
     engine = _engine(tiny_repo)
 
     async def main() -> list[BatchResult]:
-        with ThreadPoolExecutor(1) as pool:
-            b = DynamicBatcher(engine, max_batch=1, max_delay_s=0, max_queue=2,
-                               executor=pool, metrics=Metrics())
-            # Not started: nothing drains, so the third submit finds the queue full.
-            tasks = [asyncio.create_task(b.submit({"lidar": r})) for r in _rows(3)]
-            done = await asyncio.gather(*tasks[2:], return_exceptions=True)
-            b.start()
-            await asyncio.gather(*tasks[:2])
-            await b.close()
+        b = DynamicBatcher(engine, max_batch=1, max_delay_s=0, max_queue=2,
+                           metrics=Metrics())
+        # Not started: nothing drains, so the third submit finds the queue full.
+        tasks = [asyncio.create_task(b.submit({"lidar": r})) for r in _rows(3)]
+        done = await asyncio.gather(*tasks[2:], return_exceptions=True)
+        b.start()
+        await asyncio.gather(*tasks[:2])
+        await b.close()
         return done
 
     (err,) = asyncio.run(main())
@@ -112,19 +108,18 @@ def test_lone_request_runs_at_once_on_the_loop_thread(tiny_repo: Path) -> None:
     inflight = [0]
 
     async def main() -> list[BatchResult]:
-        with ThreadPoolExecutor(1) as pool:
-            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
-                               executor=pool, metrics=Metrics(), inline_max_s=0.05,
-                               more_coming=lambda n: inflight[0] > n)
-            b.start()
-            call = _counted_submit(b, inflight)
-            results = [await call(r) for r in _rows(3)]  # one after another: always alone
-            await b.close()
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
+                           metrics=Metrics(), inline_max_s=0.05,
+                           more_coming=lambda n: inflight[0] > n)
+        b.start()
+        call = _counted_submit(b, inflight)
+        results = [await call(r) for r in _rows(3)]  # one after another: always alone
+        await b.close()
         return results
 
     results = asyncio.run(main())
     loop_thread = threading.get_ident()
-    assert engine.calls == [(loop_thread, 1)] * 3  # no hand-off to the pool
+    assert engine.calls == [(loop_thread, 1)] * 3  # no hand-off to an engine thread
     assert all(r.queue_s == 0.0 and r.batch_rows == 1 for r in results)
 
 
@@ -135,14 +130,13 @@ def test_requests_arriving_together_still_batch_with_immediate_dispatch_on(
     inflight = [0]
 
     async def main() -> list[BatchResult]:
-        with ThreadPoolExecutor(1) as pool:
-            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.05, max_queue=64,
-                               executor=pool, metrics=Metrics(), inline_max_s=0.05,
-                               more_coming=lambda n: inflight[0] > n)
-            b.start()
-            call = _counted_submit(b, inflight)
-            results = await asyncio.gather(*(call(r) for r in rows))
-            await b.close()
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.05, max_queue=64,
+                           metrics=Metrics(), inline_max_s=0.05,
+                           more_coming=lambda n: inflight[0] > n)
+        b.start()
+        call = _counted_submit(b, inflight)
+        results = await asyncio.gather(*(call(r) for r in rows))
+        await b.close()
         return results
 
     results = asyncio.run(main())
@@ -160,13 +154,12 @@ def test_a_slow_engine_is_never_run_on_the_loop(tiny_repo: Path) -> None:
     engine = _ThreadNoting(_engine(tiny_repo))
 
     async def main() -> None:
-        with ThreadPoolExecutor(1) as pool:
-            # inline_max_s=0: every engine is "slow", so even a lone request is handed off.
-            b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
-                               executor=pool, metrics=Metrics(), inline_max_s=0.0)
-            b.start()
-            await b.submit({"lidar": _rows(1)[0]})
-            await b.close()
+        # inline_max_s=0: every engine is "slow", so even a lone request is handed off.
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=4,
+                           metrics=Metrics(), inline_max_s=0.0)
+        b.start()
+        await b.submit({"lidar": _rows(1)[0]})
+        await b.close()
 
     asyncio.run(main())
     assert engine.calls[0][0] != threading.get_ident()

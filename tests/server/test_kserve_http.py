@@ -96,6 +96,8 @@ def test_metadata_health_and_config_answer_like_triton(client: triton.InferenceS
     assert {m["name"] for m in index} >= {"rig", "rig.depth+lidar+mmwave+wifi"}
     stats = client.get_inference_statistics("rig")
     assert stats["model_stats"][0]["name"] == "rig"
+    every = httpx.get(f"{live.url}/v2/models/stats").json()["model_stats"]
+    assert {"rig", "rig.lidar"} <= {m["name"] for m in every}
     r = httpx.get(f"{live.url}/v2/models/rig/versions/7")
     assert r.status_code == 404
     assert "no version '7'" in r.json()["error"]

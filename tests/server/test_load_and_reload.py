@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 
 from tests.server.live_server import ServerHandle, serve_in_thread
+from tests.server.repo_factory import build_tiny_repo
 
 
 def _full_batch_request(batch: int) -> tuple[bytes, dict[str, str]]:
@@ -35,10 +36,13 @@ async def _fire(url: str, n: int, body: bytes, headers: dict[str, str]) -> list[
                                       for _ in range(n)))
 
 
-def test_overload_answers_every_accepted_request_and_429s_the_rest(tiny_repo: Path) -> None:
+def test_overload_answers_every_accepted_request_and_429s_the_rest(tmp_path: Path) -> None:
+    # A wide model: a 32-row run takes longer than the server takes to parse the next
+    # request, so requests arrive faster than the engine answers them.
+    slow_repo = build_tiny_repo(tmp_path / "slow", hidden=512)
     body, headers = _full_batch_request(batch=32)
     # inline_max_ms=0: every request goes through the queue, whose bound is under test.
-    with serve_in_thread(tiny_repo, max_queue_size=1, max_batch_size=1,
+    with serve_in_thread(slow_repo, max_queue_size=1, max_batch_size=1,
                          inline_max_ms=0) as live:
         responses = asyncio.run(_fire(f"{live.url}/v2/models/rig/infer", 48, body, headers))
         metrics = httpx.get(f"{live.url}/metrics").text
