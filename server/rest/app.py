@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from rigserve.server.metrics import CONTENT_TYPE, Metrics
 from rigserve.server.rest import kserve, rig
+from rigserve.server.rest.fast_infer import RigserveApp
 from rigserve.server.rest.handlers import install_exception_handlers
 from rigserve.server.rest.security import ApiKeyMiddleware, BodyLimitMiddleware
 from rigserve.server.service import InferenceService
@@ -74,12 +75,13 @@ def _lifespan(settings: Settings, install_signal_handlers: bool) -> Any:
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None,
-               install_signal_handlers: bool = False) -> FastAPI:
+               install_signal_handlers: bool = False) -> RigserveApp:
     """Build the app; nothing heavy happens until the lifespan starts."""
-    app = FastAPI(title="rigserve", version="0.1.0",
-                  lifespan=_lifespan(settings, install_signal_handlers))
+    app = RigserveApp(title="rigserve", version="0.1.0",
+                      lifespan=_lifespan(settings, install_signal_handlers))
     app.state.settings = settings
     app.state.service = InferenceService(settings, metrics)
+    app.install_fast_path(app.state.service, settings)
     install_exception_handlers(app)
     app.include_router(rig.router)
     app.include_router(kserve.router)

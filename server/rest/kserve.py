@@ -7,27 +7,15 @@ and load (load = atomic reload of the whole repository).
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from rigserve.server.errors import InvalidInput, ModelNotFound, NotReady
+from rigserve.server.errors import InvalidInput, NotReady
 from rigserve.server.model_info import VERSION
 from rigserve.server.rest.deps import get_service
-from rigserve.server.rest.kserve_codec import (
-    HEADER_LENGTH,
-    build_response,
-    decompress,
-    parse_request,
-)
+from rigserve.server.rest.fast_infer import check_version, kserve_infer
+from rigserve.server.rest.kserve_codec import HEADER_LENGTH
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
-PROTOCOL = "kserve_http"
-
-
-def _check_version(model: str, version: str | None) -> None:
-    if version is not None and version != VERSION:
-        raise ModelNotFound(f"model {model!r} has no version {version!r}; versions: [{VERSION}]")
 
 
 @router.get("")
@@ -60,14 +48,14 @@ async def all_model_stats(request: Request) -> JSONResponse:
 @router.get("/models/{model_name}/versions/{version}")
 async def model_metadata(request: Request, model_name: str,
                          version: str | None = None) -> JSONResponse:
-    _check_version(model_name, version)
+    check_version(model_name, version)
     return JSONResponse(get_service(request).model_metadata(model_name))
 
 
 @router.get("/models/{model_name}/ready")
 @router.get("/models/{model_name}/versions/{version}/ready")
 async def model_ready(request: Request, model_name: str, version: str | None = None) -> Response:
-    _check_version(model_name, version)
+    check_version(model_name, version)
     service = get_service(request)
     service.catalog.check(model_name)
     return Response(status_code=200 if service.model_ready(model_name) else 503)
@@ -77,7 +65,7 @@ async def model_ready(request: Request, model_name: str, version: str | None = N
 @router.get("/models/{model_name}/versions/{version}/config")
 async def model_config(request: Request, model_name: str,
                        version: str | None = None) -> JSONResponse:
-    _check_version(model_name, version)
+    check_version(model_name, version)
     return JSONResponse(get_service(request).model_config(model_name))
 
 
@@ -85,32 +73,22 @@ async def model_config(request: Request, model_name: str,
 @router.get("/models/{model_name}/versions/{version}/stats")
 async def model_stats(request: Request, model_name: str,
                       version: str | None = None) -> JSONResponse:
-    _check_version(model_name, version)
+    check_version(model_name, version)
     return JSONResponse(get_service(request).model_statistics(model_name))
 
 
 async def infer(request: Request) -> Response:
-    """KServe v2 infer (JSON or Triton binary tensors); see the module docstring."""
-    t0 = time.perf_counter()
-    model_name: str = request.path_params["model_name"]
-    _check_version(model_name, request.path_params.get("version"))
-    service = get_service(request)
-    service.catalog.check(model_name)
-    body = decompress(await request.body(), request.headers.get("content-encoding"))
-    parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
-    outputs = await service.infer_tensors(model_name, parsed.inputs, protocol=PROTOCOL)
-    params = {"engine": outputs.engine, "subset": outputs.subset,
-              "server_ms": round((time.perf_counter() - t0) * 1e3, 3)}
-    content, header_len = build_response(model_name, VERSION, parsed, outputs, params)
-    if header_len is None:
-        return Response(content, media_type="application/json")
-    return Response(content, media_type="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(header_len)})
+    """KServe v2 infer for requests that reach FastAPI; :class:`RigserveApp` answers the
+    usual ones first (``fast_infer``), with the same :func:`kserve_infer`."""
+    content, headers = await kserve_infer(
+        get_service(request), request.path_params["model_name"],
+        request.path_params.get("version"), await request.body(),
+        content_encoding=request.headers.get("content-encoding"),
+        header_length=request.headers.get(HEADER_LENGTH))
+    return Response(content, headers=headers)
 
 
-# The hot path is a plain Starlette route: FastAPI's per-request dependency solving and
-# parameter validation cost more than the whole body parse for a binary request, and the
-# endpoint reads everything it needs (path, headers, raw body) itself.
+# A plain Starlette route: no dependency solving or parameter validation to pay for.
 for _path in ("/models/{model_name}/infer", "/models/{model_name}/versions/{version}/infer"):
     router.add_route(router.prefix + _path, infer, methods=["POST"], include_in_schema=False)
 

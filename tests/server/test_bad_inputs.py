@@ -97,6 +97,12 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
         **_kserve("mmwave", [1, 64, 6]), "outputs": [{"name": "pose"}]}}, 400,
      r"unknown output 'pose'; outputs are action_logits, joints"),
+    ("kserve-body-too-large", "/v2/models/rig/infer", {"content": b"{" + b" " * (5 << 20) + b"}"},
+     413, r"request body of \d+ bytes exceeds the limit of 4194304 bytes"),
+    # No Content-Length (chunked): the limit is enforced while the body streams in.
+    ("kserve-streamed-too-large", "/v2/models/rig/infer",
+     {"content": iter([b" " * (1 << 20)] * 5)}, 413,
+     r"request body of \d+ bytes exceeds the limit of 4194304 bytes"),
 ]
 
 
@@ -109,8 +115,6 @@ def test_bad_input_is_4xx_naming_the_problem(live: ServerHandle, path: str,
     assert r.status_code == status, r.text
     body = r.json()
     assert set(body) == {"error"}
-
-
     assert re.search(pattern, body["error"]), body["error"]
 
 

@@ -26,6 +26,14 @@ def test_api_key_guards_inference_and_metadata_but_not_health(tiny_repo: Path) -
                        headers={"Authorization": "Bearer k-two"})
         assert r.status_code == 200
         assert httpx.get(f"{live.url}/v2/models/rig", headers={"x-api-key": "k-one"}).is_success
+        kserve = {"inputs": [{"name": "mmwave", "shape": [1, 64, 6], "datatype": "FP32",
+                              "data": [0.5] * 384}]}
+        r = httpx.post(f"{live.url}/v2/models/rig/infer", json=kserve)
+        assert r.status_code == 401
+        assert "API key missing" in r.json()["error"]
+        r = httpx.post(f"{live.url}/v2/models/rig/infer", json=kserve,
+                       headers={"x-api-key": "k-one"})
+        assert r.status_code == 200
         assert httpx.get(f"{live.url}/v2/health/live").status_code == 200
         assert httpx.get(f"{live.url}/metrics").status_code == 200
 
