@@ -1,7 +1,8 @@
 """The load generators `rigserve bench serve` drives: a target, a client protocol, a registry.
 
 Each protocol's clients live in their own module (`_http_load`, `_grpc_load`) and register
-themselves here by name; the benchmark imports those modules and looks clients up.
+themselves here by name (inference clients in CLIENTS, no-inference probes in TRANSPORT);
+the benchmark imports those modules and looks clients up.
 """
 
 from __future__ import annotations
@@ -37,3 +38,6 @@ class LoadClient(Protocol):
 
 ClientFactory = Callable[[Target], LoadClient]
 CLIENTS: Registry[str, ClientFactory] = Registry("load client", error=ValueError)
+#: Round trips that run no model (a health probe): each protocol's fixed cost on this
+#: machine, measured in the same run as the inference rows it explains.
+TRANSPORT: Registry[str, ClientFactory] = Registry("transport probe", error=ValueError)

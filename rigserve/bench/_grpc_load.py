@@ -5,8 +5,9 @@ Two interfaces over the same requests:
 * Async clients in the benchmark's client registry (`_clients.CLIENTS`: ``open()``,
   ``call()``, ``close()``; one request per ``call`` over a connection kept open): ``kserve_grpc``
   (``ModelInfer`` to ``rig`` with raw input bytes) and ``rig_stream`` (one frame of
-  MM-Fi file bytes per call on an open ``RigStream.Stream``, awaiting its answer). The
-  factories read ``target.grpc_port``, ``target.tensors`` and ``target.files``.
+  MM-Fi file bytes per call on an open ``RigStream.Stream``, awaiting its answer), and
+  ``ServerLive`` in `_clients.TRANSPORT` (gRPC's fixed cost). The factories read
+  ``target.grpc_port``, ``target.tensors`` and ``target.files``.
 * Blocking helpers for a quick look without the benchmark:
   ``unary_load(target, model, inputs, concurrency=1, requests=200, warmup=20)`` and
   ``stream_load(target, frames, n_frames=300, window=4, warmup=20)`` -> :class:`LoadResult`
@@ -29,7 +30,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from rigserve.bench._clients import CLIENTS, Target
+from rigserve.bench._clients import CLIENTS, TRANSPORT, Target
 from rigserve.bench._report import percentiles_ms
 from rigserve.proto import grpc_service_pb2 as kserve_pb
 from rigserve.proto import grpc_service_pb2_grpc as kserve_grpc
@@ -204,6 +205,24 @@ class GrpcUnaryClient:
         await self._channel.close()
 
 
+class GrpcLiveClient:
+    """``ServerLive``: a gRPC round trip with no payload and no inference."""
+
+    def __init__(self, port: int) -> None:
+        self._address = f"127.0.0.1:{port}"
+
+    async def open(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self._address, options=_OPTIONS)
+        self._live = kserve_grpc.GRPCInferenceServiceStub(self._channel).ServerLive
+        self._request = kserve_pb.ServerLiveRequest()
+
+    async def call(self) -> None:
+        await self._live(self._request)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
 class RigStreamClient:
     """One open rig stream; each call sends the next frame and awaits its answer."""
 
@@ -240,6 +259,11 @@ def _kserve_client(target: Target) -> GrpcUnaryClient:
 @CLIENTS.register("rig_stream")
 def _stream_client(target: Target) -> RigStreamClient:
     return RigStreamClient(_grpc_port(target), target.files)
+
+
+@TRANSPORT.register("grpc ServerLive")
+def _live_client(target: Target) -> GrpcLiveClient:
+    return GrpcLiveClient(_grpc_port(target))
 
 
 def _grpc_port(target: Target) -> int:

@@ -2,7 +2,8 @@
 
 Each client keeps one keep-alive connection and sends a prebuilt request per ``call()``;
 they register in the benchmark's client registry (`_clients.CLIENTS`) as
-``kserve_binary``, ``kserve_json``, ``rest_json`` and ``rest_multipart``. The factories
+``kserve_binary``, ``kserve_json``, ``rest_json`` and ``rest_multipart``, and a health
+probe in `_clients.TRANSPORT` (HTTP's fixed cost). The factories
 read ``target.http_port``, ``target.tensors`` (model-ready, batch 1), ``target.raw`` and
 ``target.files`` (MM-Fi file bytes).
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rigserve.bench._clients import CLIENTS, Target
+from rigserve.bench._clients import CLIENTS, TRANSPORT, Target
 from rigserve.server.tensors import kserve_dtype
 
 
@@ -24,8 +25,9 @@ class _HttpClient:
     """A minimal keep-alive HTTP/1.1 client: its own overhead is microseconds, not httpx's
     milliseconds, so the figures are the server's."""
 
-    def __init__(self, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
-        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
+    def __init__(self, port: int, path: str, body: bytes, headers: dict[str, str],
+                 method: str = "POST") -> None:
+        head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
                 *(f"{k}: {v}" for k, v in headers.items())]
         self._request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
         self._port = port
@@ -96,3 +98,8 @@ def _rest_multipart(t: Target) -> _HttpClient:
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return _HttpClient(t.http_port, "/v1/rigs/bench/infer", body,
                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+@TRANSPORT.register("http GET /v2/health/live")
+def _http_live(t: Target) -> _HttpClient:
+    return _HttpClient(t.http_port, "/v2/health/live", b"", {}, method="GET")

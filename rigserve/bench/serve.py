@@ -12,8 +12,11 @@ binary p50 <= floor p50 + 1 ms and gRPC unary p50 <= floor p50 + 0.5 ms; at satu
 with a window of frames in flight must sustain >= 0.85 x its own floor: decode, validate,
 preprocess and run each frame's MM-Fi files in one thread (the work the stream cannot
 skip; the raw-ORT floor excludes it). `--soak-seconds` adds a long run that samples the
-server's RSS (must stay < 400 MB and not grow). Client loops run on uvloop when it is
-installed, so the load generator's own overhead stays small.
+server's RSS (must stay < 400 MB and not grow). Two kinds of rows explain the rest: each
+protocol's round trip with no inference (a health probe: the fixed cost every request
+pays on this machine), and Triton's perf_analyzer (C++) driving the same model over HTTP
+and gRPC, whose client competes far less for the cores than a Python one. Client loops
+run on uvloop when it is installed, so the load generator's own overhead stays small.
 
 Clients live in a registry (:data:`CLIENTS`); the gRPC rows register theirs with
 ``CLIENTS.register``. A client makes one request per :meth:`LoadClient.call` over a
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rigserve.bench._clients import CLIENTS, LoadClient, Target
+from rigserve.bench._clients import CLIENTS, TRANSPORT, LoadClient, Target
 from rigserve.bench._report import markdown_table, percentiles_ms, write_section
 from rigserve.serve_process import serve_process
 
@@ -186,6 +189,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (server+floor)")
     p.add_argument("--stream-window", type=int, default=4,
                    help="rig stream throughput row: frames in flight on one stream; 0 = skip")
+    p.add_argument("--transport", action=argparse.BooleanOptionalAction, default=True,
+                   help="rows for each protocol's no-inference round trip (health probes) "
+                        "at concurrency 1: the fixed cost the inference rows include")
+    p.add_argument("--perf-analyzer", action=argparse.BooleanOptionalAction, default=True,
+                   help="rows from Triton's perf_analyzer (C++ client) over HTTP and gRPC at "
+                        "every level; skipped with the reason when it cannot run here")
     p.add_argument("--soak-seconds", type=float, default=0.0, help="RSS soak length; 0 = skip")
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra `rigserve serve` argument (repeatable), e.g. --max-batch-size=16")
@@ -196,26 +205,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class Row:
-    """One measured (client, concurrency) cell; the floor rows use the same shape."""
+    """One measured (client, concurrency) cell; the floor rows use the same shape.
+
+    ``summary`` (p50, p95, p99 ms, requests/s) stands in for the samples when a tool
+    reports only those (perf_analyzer); ``latencies_s`` is then empty.
+    """
 
     client: str
     concurrency: int
     latencies_s: list[float]
     wall_s: float
     server_cpu_s: float = float("nan")  # floors run in this process: no server CPU
+    summary: tuple[float, float, float, float] | None = None
+    served: int = 0  # requests the server answered, for summary rows' CPU per request
+
+    def percentiles_ms(self) -> list[float]:
+        return list(self.summary[:3]) if self.summary else percentiles_ms(self.latencies_s)
 
     @property
     def p50_ms(self) -> float:
-        return percentiles_ms(self.latencies_s)[0]
+        return self.percentiles_ms()[0]
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies_s) / self.wall_s
+        return self.summary[3] if self.summary else len(self.latencies_s) / self.wall_s
 
     def cells(self, floor: Row) -> list[object]:
-        cpu_ms: object = ("n/a" if np.isnan(self.server_cpu_s)
-                          else self.server_cpu_s / len(self.latencies_s) * 1e3)
-        return [self.client, self.concurrency, *percentiles_ms(self.latencies_s),
+        n = self.served or len(self.latencies_s)
+        cpu_ms: object = ("n/a" if np.isnan(self.server_cpu_s) or not n
+                          else self.server_cpu_s / n * 1e3)
+        return [self.client, self.concurrency, *self.percentiles_ms(),
                 self.throughput, self.throughput / floor.throughput, cpu_ms]
 
 
@@ -265,6 +284,54 @@ def _client_rows(args: argparse.Namespace, target: Target, pid: int) -> list[Row
     return rows
 
 
+def _transport_rows(args: argparse.Namespace, target: Target, pid: int) -> list[Row]:
+    """Each protocol's round trip with no inference, at concurrency 1."""
+    rows = []
+    for name, factory in TRANSPORT.items():
+        if target.grpc_port is None and name.startswith("grpc"):
+            continue
+        cpu0 = _cpu_s(pid)
+        lat, wall = _run(_closed_loop(lambda f=factory: f(target), 1, args.requests))
+        rows.append(Row(f"transport only: {name}", 1, lat, wall, _cpu_s(pid) - cpu0))
+    return rows
+
+
+def _served(http_port: int) -> int:
+    """Requests the server has answered on ``rig`` (Triton statistics), over HTTP."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/models/rig/stats") as r:
+        stats = json.load(r)["model_stats"][0]["inference_stats"]
+    return int(stats["success"]["count"])
+
+
+def _perf_analyzer_rows(args: argparse.Namespace, target: Target, pid: int
+                        ) -> tuple[list[Row], str | None]:
+    """perf_analyzer (Triton's C++ load generator) over HTTP and gRPC at every level."""
+    if not args.perf_analyzer:
+        return [], None
+    from rigserve.bench import _perf_analyzer
+
+    pa = _perf_analyzer.locate()
+    if isinstance(pa, str):
+        return [], f"perf_analyzer rows skipped: {pa}"
+    levels = [int(c) for c in args.concurrency.split(",")]
+    rows = []
+    for protocol, port in (("http", target.http_port), ("grpc", target.grpc_port)):
+        if port is None:
+            continue
+        for level in levels:
+            cpu0, n0 = _cpu_s(pid), _served(target.http_port)
+            (res,) = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
+                                            tensors=target.tensors, concurrency=[level],
+                                            requests=args.requests)
+            rows.append(Row(f"perf_analyzer {protocol}", level, [], 0.0, _cpu_s(pid) - cpu0,
+                            summary=(res.p50_ms, res.p95_ms, res.p99_ms, res.throughput),
+                            served=_served(target.http_port) - n0))
+    return rows, None
+
+
 def _stream_rows(args: argparse.Namespace, target: Target, engine: Any, pid: int
                  ) -> tuple[list[Row], str | None]:
     """One rig stream with a window of frames in flight, and the stream's own floor."""
@@ -312,18 +379,22 @@ def run(args: argparse.Namespace) -> int:
         floor = Row("floor (ORT run, batch 1)", 1, *measure_floor(engine, target.tensors,
                                                                   args.requests))
         rows = _client_rows(args, target, proc.pid)
+        transport = _transport_rows(args, target, proc.pid) if args.transport else []
+        tool_rows, tool_note = _perf_analyzer_rows(args, target, proc.pid)
         stream, stream_verdict = _stream_rows(args, target, engine, proc.pid)
         soak = (_run(_soak(lambda: CLIENTS["kserve_binary"](target), args.soak_seconds,
                            proc.pid)) if args.soak_seconds > 0 else [])
     verdicts = _verdicts(rows, floor, levels)
     verdicts += [stream_verdict] if stream_verdict else []
     verdicts += [_soak_line(args, soak)] if soak else []
-    table = markdown_table(HEADERS, [r.cells(floor) for r in [floor, *rows, *stream]])
+    verdicts += [tool_note] if tool_note else []
+    table = markdown_table(HEADERS, [r.cells(floor) for r in
+                                     [floor, *transport, *rows, *tool_rows, *stream]])
     body = (f"Subset `{target.subset}`, {args.threads} ORT thread(s), {args.requests} requests "
             f"per row, closed loop; `x floor` is throughput over the batch-1 ORT floor's (the "
             f"stream rows: frames/s).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdicts))
     if args.write:
-        plot_latency(rows, floor, args.plot)
+        plot_latency([*rows, *tool_rows], floor, args.plot)
         body += f"\n\n![latency per client and concurrency]({args.plot.as_posix()})"
     print(body)
     if args.write:
@@ -343,7 +414,7 @@ def plot_latency(rows: list[Row], floor: Row, path: Path) -> None:
         mine = sorted((r for r in rows if r.client == client), key=lambda r: r.concurrency)
         conc = [r.concurrency for r in mine]
         line, = ax_lat.plot(conc, [r.p50_ms for r in mine], marker="o", label=client)
-        ax_lat.plot(conc, [percentiles_ms(r.latencies_s)[2] for r in mine], ls="--",
+        ax_lat.plot(conc, [r.percentiles_ms()[2] for r in mine], ls="--",
                     color=line.get_color())
         ax_tput.plot(conc, [r.throughput for r in mine], marker="o", color=line.get_color())
     ax_lat.axhline(floor.p50_ms, color="k", lw=0.8, label="ORT floor p50")

@@ -25,7 +25,7 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
         tiny_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _args(tiny_repo, subset="lidar+wifi", requests=24, concurrency="1,2",
                  clients="kserve_binary,kserve_json,kserve_grpc,rig_stream", stream_window=2,
-                 soak_seconds=1.0)
+                 soak_seconds=1.0, perf_analyzer=False)
     assert serve.run(args) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
@@ -34,6 +34,8 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
     for client in ("kserve_binary", "kserve_json", "kserve_grpc", "rig_stream"):
         assert names.count(client) == 2  # one per concurrency level
     assert "stream floor (decode+preprocess+run)" in names
+    assert "transport only: http GET /v2/health/live" in names
+    assert "transport only: grpc ServerLive" in names
     assert "rig_stream, 1 stream, window 2" in names
     cpu = {n: r.rstrip(" |").rsplit("|", 1)[1].strip() for n, r in zip(names, rows, strict=True)}
     assert cpu["floor (ORT run, batch 1)"] == "n/a"  # floors run outside the server
@@ -49,6 +51,26 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
         assert line.startswith(f"- {start}"), line
         assert re.search(r": (PASS|FAIL)", line), line
     assert "0 errors" in verdicts[4]
+
+
+def test_perf_analyzer_rows_come_from_the_real_tool(tiny_repo: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from rigserve.bench import _perf_analyzer
+
+    reason = _perf_analyzer.locate()
+    if isinstance(reason, str):
+        pytest.skip(reason)
+    args = _args(tiny_repo, subset="lidar", requests=30, concurrency="1",
+                 clients="kserve_binary", stream_window=0, transport=False)
+    assert serve.run(args) == 0
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
+            for r in capsys.readouterr().out.splitlines() if r.startswith("| ")}
+    for name in ("perf_analyzer http", "perf_analyzer grpc"):
+        concurrency, p50, _, _, per_s, _, cpu = rows[name]
+        assert concurrency == "1"
+        assert float(p50) > 0
+        assert float(per_s) > 0
+        assert cpu != "n/a"  # requests counted from the server's own statistics
 
 
 def test_cpu_seconds_of_a_process_grow_with_its_work() -> None:
