@@ -38,6 +38,12 @@ class LossConfig:
     action_weight: float = 0.1
 
 
+#: Accepted values of the ``purify`` choices (see ``PurifyConfig``).
+PURIFY_MODES = ("lookahead", "first_order", "none")
+VAL_PRESENT = ("subset", "all")
+PURIFY_PARAMS = ("all", "head")
+
+
 @dataclass(frozen=True)
 class PurifyConfig:
     #: ``lookahead`` (one-step hypergradient), ``first_order`` or ``none`` (uniform weights).
@@ -59,6 +65,12 @@ class PurifyConfig:
     #: of the λ ramp (142.5 → 148.6: θ drifted to w_wifi ≈ 0.7 by epoch 8 at seed 1), so
     #: ``subset`` stays the default.
     val_present: str = "subset"
+
+    def __post_init__(self) -> None:
+        # Checked here, not at the first meta step, so a typo fails before any training.
+        _check_choice("purify.mode", self.mode, PURIFY_MODES)
+        _check_choice("purify.val_present", self.val_present, VAL_PRESENT)
+        _check_choice("purify.params", self.params, PURIFY_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,11 @@ def method_presets() -> tuple[str, ...]:
 
 
 # ---- helpers ----------------------------------------------------------------------
+
+
+def _check_choice(key: str, value: str, accepted: Sequence[str]) -> None:
+    if value not in accepted:
+        raise ConfigError(f"{key}={value!r}; accepted: {', '.join(accepted)}")
 
 
 def _split(item: str) -> tuple[str, Any]:

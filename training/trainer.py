@@ -81,11 +81,8 @@ class Trainer:
         n = len(self.data.meta)
         idx = torch.randint(0, n, (min(n, self.cfg.optim.batch_size),), generator=self.gen)
         batch = self.make_batch(self.data.meta, idx)
-        mode = self.cfg.purify.val_present
-        if mode == "all":
+        if self.cfg.purify.val_present == "all":  # else "subset" (PurifyConfig checks it)
             batch.present = torch.ones_like(batch.present)
-        elif mode != "subset":
-            raise ValueError(f"purify.val_present={mode!r}; accepted: subset, all")
         return batch
 
     def step(self, batch: Batch) -> dict[str, float]:
@@ -101,10 +98,9 @@ class Trainer:
         else:
             losses = self.module(batch)
             losses["loss"].backward()
+            # With meta on, the mode is lookahead or first_order: PurifyConfig rejects others.
             if meta_now and p.mode == "first_order":
                 hyper = first_order_grad(self.module, self.meta_batch(), self.cfg.loss)
-            elif meta_now:
-                raise ValueError(f"purify.mode={p.mode!r}; accepted: lookahead, first_order, none")
         average_gradients(self.params, self.info)
         torch.nn.utils.clip_grad_norm_(self.params, self.cfg.optim.grad_clip)
         self.opt.step()

@@ -89,11 +89,3 @@ def test_meta_validation_batch_scores_the_teacher_or_random_subsets(tmp_path, mo
     else:  # uniform non-empty subsets: some sample misses a modality, none misses all
         assert (present == 0).any()
         assert (present.sum(1) >= 1).all()
-
-
-def test_unknown_meta_validation_mode_is_named(tmp_path):
-    rig = write_tiny_rig(tmp_path / "rig", frames=3)
-    cfg = tiny_config(data=str(rig), preprocess=PREPROCESS, **{"purify.val_present": "some"})
-    trainer = Trainer(cfg, load_data(cfg))
-    with pytest.raises(ValueError, match=r"purify.val_present='some'; accepted: subset, all"):
-        trainer.meta_batch()
