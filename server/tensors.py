@@ -7,8 +7,8 @@ tensors fit an engine, so REST and gRPC reject the same things with the same wor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rigserve.server.errors import InvalidInput
@@ -46,6 +46,33 @@ def triton_type(numpy_dtype_name: str) -> str:
     """Triton model-config type: ``TYPE_FP32``; BYTES is ``TYPE_STRING`` there."""
     kserve = kserve_dtype(numpy_dtype_name)
     return "TYPE_STRING" if kserve == "BYTES" else f"TYPE_{kserve}"
+
+
+def tensor_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
+    """A wire tensor's declared shape as ints; ``what`` names the tensor in the error."""
+    dims = tuple(int(d) for d in shape)
+    if any(d < 0 for d in dims):
+        raise InvalidInput(f"{what}: shape {list(dims)} has a negative dimension")
+    return dims
+
+
+def array_from_le_bytes(data: bytes, dtype: np.dtype[Any], shape: Sequence[int], *,
+                        what: str, type_name: str, unit: str = "bytes") -> np.ndarray:
+    """Row-major little-endian ``data`` as a native-byte-order array of ``shape``.
+
+    The one decoder for raw tensors on the wire: the rig stream's ``Tensor`` and KServe's
+    ``raw_input_contents``. The caller resolves its own type vocabulary to ``dtype``
+    and names things in its protocol's words: ``what`` the tensor (``lidar``,
+    ``input 'x'``), ``type_name`` its type (``uint16``, ``FP32``), ``unit`` the bytes.
+    """
+    dims = tensor_shape(shape, what)
+    wire = np.dtype(dtype).newbyteorder("<")
+    expected = int(np.prod(dims, dtype=np.int64)) * wire.itemsize
+    if len(data) != expected:
+        raise InvalidInput(f"{what}: {type_name} tensor of shape {list(dims)} needs {expected} "
+                           f"{unit}, got {len(data)}")
+    # (count,) little-endian -> declared shape, copied to native order for the engines.
+    return np.frombuffer(data, dtype=wire).reshape(dims).astype(wire.newbyteorder("="))
 
 
 class TensorOutputs(dict[str, np.ndarray]):

@@ -31,6 +31,7 @@ from rigserve.server.metrics import Metrics
 from rigserve.server.router import RawFrame
 from rigserve.server.service import InferenceService, RigPrediction
 from rigserve.server.settings import Settings
+from rigserve.server.tensors import array_from_le_bytes
 from typing_extensions import override
 
 logger = logging.getLogger(__name__)
@@ -71,19 +72,12 @@ class _Pending:
 
 
 def tensor_to_array(modality: str, tensor: pb.Tensor) -> np.ndarray:
-    """A raw-tensor payload as a numpy array (little-endian on the wire)."""
+    """A raw-tensor payload (numpy dtype name, little-endian on the wire) as an array."""
     if tensor.dtype not in _TENSOR_DTYPES:
         raise InvalidInput(f"{modality}: tensor dtype {tensor.dtype!r} is not accepted; "
                            f"accepted: {', '.join(sorted(_TENSOR_DTYPES))}")
-    dtype = np.dtype(tensor.dtype).newbyteorder("<")
-    shape = tuple(int(d) for d in tensor.shape)
-    if any(d < 0 for d in shape):
-        raise InvalidInput(f"{modality}: tensor shape {list(shape)} has a negative dimension")
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(tensor.data) != expected:
-        raise InvalidInput(f"{modality}: {tensor.dtype} tensor of shape {list(shape)} needs "
-                           f"{expected} bytes, got {len(tensor.data)}")
-    return np.frombuffer(tensor.data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    return array_from_le_bytes(tensor.data, np.dtype(tensor.dtype), tensor.shape,
+                               what=modality, type_name=tensor.dtype)
 
 
 def payloads_of(frame: pb.RigFrame) -> dict[str, RawFrame]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.server.errors import InvalidInput
-from rigserve.server.tensors import kserve_dtype, numpy_dtype
+from rigserve.server.tensors import array_from_le_bytes, kserve_dtype, numpy_dtype, tensor_shape
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ def _lookup(name: str, tensor: str) -> Datatype:
                            f"accepted: {', '.join(DATATYPES)}") from None
 
 
-def _shape(shape: Sequence[int], tensor: str) -> tuple[int, ...]:
-    if any(d < 0 for d in shape):
-        raise InvalidInput(f"input {tensor!r}: shape {list(shape)} has a negative dimension")
-    return tuple(int(d) for d in shape)
-
-
 def _decode_bytes_elements(raw: bytes, count: int, tensor: str) -> np.ndarray:
     out = np.empty(count, dtype=object)
     offset = 0
@@ -80,23 +74,19 @@ def _decode_bytes_elements(raw: bytes, count: int, tensor: str) -> np.ndarray:
 def decode_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np.ndarray:
     """One input from ``raw_input_contents``."""
     dt = _lookup(datatype, name)
-    dims = _shape(shape, name)
+    if dt.name != "BYTES":
+        return array_from_le_bytes(raw, dt.dtype, shape, what=f"input {name!r}",
+                                   type_name=dt.name, unit="raw bytes")
+    dims = tensor_shape(shape, f"input {name!r}")
     count = int(np.prod(dims, dtype=np.int64))
-    if dt.name == "BYTES":
-        return _decode_bytes_elements(raw, count, name).reshape(dims)
-    expected = count * dt.dtype.itemsize
-    if len(raw) != expected:
-        raise InvalidInput(f"input {name!r}: {datatype} shape {list(dims)} needs {expected} "
-                           f"raw bytes, got {len(raw)}")
-    # (count,) little-endian -> declared shape; native byte order for the engines.
-    return np.frombuffer(raw, dtype=dt.dtype).reshape(dims).astype(dt.dtype.newbyteorder("="))
+    return _decode_bytes_elements(raw, count, name).reshape(dims)
 
 
 def decode_contents(name: str, datatype: str, shape: Sequence[int],
                     contents: pb.InferTensorContents) -> np.ndarray:
     """One input from its typed ``contents`` field."""
     dt = _lookup(datatype, name)
-    dims = _shape(shape, name)
+    dims = tensor_shape(shape, f"input {name!r}")
     values = list(getattr(contents, dt.contents_field))
     count = int(np.prod(dims, dtype=np.int64))
     if len(values) != count:

@@ -1,0 +1,54 @@
+"""Raw little-endian tensors: the rig stream and KServe decode through one implementation,
+each naming the tensor and its type in its own protocol's words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rigserve.proto import rig_stream_pb2 as rig_pb
+from rigserve.server.errors import InvalidInput
+from rigserve.server.grpc.rig_stream import tensor_to_array
+from rigserve.server.grpc.tensors import decode_raw
+
+
+def test_rig_tensor_and_kserve_raw_input_decode_the_same_bytes_to_the_same_array() -> None:
+    values = np.arange(12, dtype=np.float32).reshape(4, 3) - 5.5
+    data = values.astype("<f4").tobytes()
+    rig = tensor_to_array("lidar", rig_pb.Tensor(dtype="float32", shape=[4, 3], data=data))
+    kserve = decode_raw("lidar", "FP32", [4, 3], data)
+    for array in (rig, kserve):
+        np.testing.assert_array_equal(array, values)
+        assert array.dtype == np.dtype(np.float32)  # native order for the engines
+        assert array.flags.writeable
+        assert array.flags.owndata
+
+
+def test_rig_tensor_reads_big_values_little_endian() -> None:
+    data = np.array([1, 256, 65535], dtype="<u2").tobytes()
+    array = tensor_to_array("depth", rig_pb.Tensor(dtype="uint16", shape=[3], data=data))
+    assert array.tolist() == [1, 256, 65535]
+
+
+def test_short_bytes_are_named_in_each_protocols_words() -> None:
+    with pytest.raises(InvalidInput,
+                       match=r"^depth: uint16 tensor of shape \[2, 2\] needs 8 bytes, got 6$"):
+        tensor_to_array("depth", rig_pb.Tensor(dtype="uint16", shape=[2, 2], data=b"\0" * 6))
+    with pytest.raises(InvalidInput, match=r"^input 'depth': UINT16 tensor of shape \[2, 2\] "
+                                           r"needs 8 raw bytes, got 6$"):
+        decode_raw("depth", "UINT16", [2, 2], b"\0" * 6)
+
+
+def test_each_protocol_rejects_the_other_protocols_type_names() -> None:
+    with pytest.raises(InvalidInput, match=r"tensor dtype 'FP32' is not accepted; accepted: "
+                                           r"float16, float32"):
+        tensor_to_array("wifi", rig_pb.Tensor(dtype="FP32", shape=[1], data=b"\0" * 4))
+    with pytest.raises(InvalidInput, match=r"unknown datatype 'float32'; accepted: BOOL"):
+        decode_raw("wifi", "float32", [1], b"\0" * 4)
+
+
+def test_negative_dimensions_are_refused_before_bytes_are_counted() -> None:
+    with pytest.raises(InvalidInput, match=r"^lidar: shape \[-1, 3\] has a negative dimension"):
+        tensor_to_array("lidar", rig_pb.Tensor(dtype="float32", shape=[-1, 3], data=b""))
+    with pytest.raises(InvalidInput,
+                       match=r"^input 'lidar': shape \[-1, 3\] has a negative dimension"):
+        decode_raw("lidar", "FP32", [-1, 3], b"")
