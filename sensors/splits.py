@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rigserve.registry import Registry
+
 from .index import MMFiIndex, MMFiSequence
 from .specs import ACTION_CODES, PROTOCOLS
 
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 #: Decides, for the sequences of one protocol, which validate: (seqs, seed, ratio) -> val.
 SplitRule = Callable[[list[MMFiSequence], int, float], set[MMFiSequence]]
+
+#: Split kinds by name; a lookup of an unknown kind is a ValueError listing the registered ones.
+SPLITS: Registry[str, SplitRule] = Registry("split", error=ValueError)
 
 CROSS_SUBJECT_VAL: tuple[str, ...] = tuple(f"S{i:02d}" for i in range(5, 41, 5))
 CROSS_ENVIRONMENT_VAL: tuple[str, ...] = ("E04",)
@@ -59,24 +64,20 @@ def hold_out_subjects_per_action(seqs: Iterable[MMFiSequence], ratio: float, see
     return held
 
 
+@SPLITS.register("random")
 def _random(seqs: list[MMFiSequence], seed: int, ratio: float) -> set[MMFiSequence]:
     return hold_out_subjects_per_action(seqs, ratio, seed)
 
 
+@SPLITS.register("cross_subject")
 def _cross_subject(seqs: list[MMFiSequence], _seed: int, _ratio: float) -> set[MMFiSequence]:
     return {s for s in seqs if s.subject in CROSS_SUBJECT_VAL}
 
 
+@SPLITS.register("cross_environment")
 def _cross_environment(seqs: list[MMFiSequence], _seed: int,
                        _ratio: float) -> set[MMFiSequence]:
     return {s for s in seqs if s.env in CROSS_ENVIRONMENT_VAL}
-
-
-SPLITS: dict[str, SplitRule] = {
-    "random": _random,
-    "cross_subject": _cross_subject,
-    "cross_environment": _cross_environment,
-}
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,7 @@ def split_sequences(index: MMFiIndex | Iterable[MMFiSequence], split: str = "ran
                     protocol: str = "p3", *, seed: int = 0, val_ratio: float = 0.2,
                     meta_val_ratio: float = 0.0) -> Split:
     """Split the sequences of ``protocol`` into train / val (/ meta_val, carved from train)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; accepted: {', '.join(SPLITS)}")
+    rule = SPLITS[split]
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
     for name, ratio in (("val_ratio", val_ratio), ("meta_val_ratio", meta_val_ratio)):
@@ -120,7 +120,7 @@ def split_sequences(index: MMFiIndex | Iterable[MMFiSequence], split: str = "ran
             raise ValueError(f"{name} must be in [0, 1), got {ratio}")
     actions = set(PROTOCOLS[protocol])
     seqs = [s for s in index if s.action in actions]
-    val = SPLITS[split](seqs, seed, val_ratio)
+    val = rule(seqs, seed, val_ratio)
     train = [s for s in seqs if s not in val]
     if not train or not val:
         empty = "train" if not train else "val"

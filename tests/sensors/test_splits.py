@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from rigserve.sensors.dataset import MMFiIndex, MMFiSequence, Split, split_sequences
+from rigserve.sensors.dataset import SPLITS, MMFiIndex, MMFiSequence, Split, split_sequences
 from rigserve.sensors.specs import ACTION_CODES, PROTOCOLS, SUBJECTS, environment_of
 
 from tests.sensors.mmfi_folder import write_folder
@@ -86,7 +86,8 @@ def test_meta_val_is_carved_from_train_and_never_from_val(kind: str) -> None:
 
 def test_bad_split_arguments_name_what_is_accepted() -> None:
     seqs = grid(("S01", "S02"), ("A01",))
-    with pytest.raises(ValueError, match="unknown split 'loso'; accepted: random, cross_subject"):
+    with pytest.raises(ValueError, match="unknown split 'loso'; registered: cross_environment, "
+                                         "cross_subject, random"):
         split_sequences(seqs, "loso")
     with pytest.raises(ValueError, match="unknown protocol 'p4'; accepted: p1, p2, p3"):
         split_sequences(seqs, "random", "p4")
@@ -95,6 +96,17 @@ def test_bad_split_arguments_name_what_is_accepted() -> None:
     with pytest.raises(ValueError, match=r"'cross_environment' \(protocol p3\) leaves val empty "
                                          r"over 2 sequences, environments \['E01'\]"):
         split_sequences(seqs, "cross_environment")
+
+
+@pytest.mark.parametrize("kind", sorted(SPLITS))
+def test_every_registered_split_validates_some_sequences_and_trains_on_the_rest(kind: str) -> None:
+    seqs = grid()
+    split = split_sequences(seqs, kind, "p3", seed=0)
+    assert split.train
+    assert split.val
+    assert set(split.train) | set(split.val) == set(seqs)
+    assert not set(split.train) & set(split.val)
+    assert SPLITS[kind](seqs, 0, 0.2) == set(split.val)
 
 
 def test_split_round_trips_through_split_json(tmp_path: Path) -> None:
