@@ -232,12 +232,20 @@ def train(cfg: TrainConfig, *, resume: bool = False, until_epoch: int | None = N
     return run
 
 
-def read_metrics(run: Path) -> dict[str, dict[str, float]]:
-    """The per-subset metrics of a finished run ({} while it is unfinished)."""
+def read_report(run: Path) -> dict[str, Any]:
+    """A finished run's ``metrics.json`` ({} while it is unfinished): ``subsets`` (per-subset
+    metrics), ``mean`` (their mean row), ``weights`` (purified, modality -> float) and the
+    run's ``strategy``, ``preset`` and ``purify`` mode; no model is rebuilt to read it."""
     path = Path(run) / "metrics.json"
     if not path.exists():
         return {}
-    subsets: dict[str, dict[str, float]] = json.loads(path.read_text())["subsets"]
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report
+
+
+def read_metrics(run: Path) -> dict[str, dict[str, float]]:
+    """The per-subset metrics of a finished run ({} while it is unfinished)."""
+    subsets: dict[str, dict[str, float]] = read_report(run).get("subsets", {})
     return subsets
 
 
