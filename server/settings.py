@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     stream_queue_size: int = Field(8, ge=1, description="stream: frames queued per stream "
                                    "before the oldest unprocessed one is dropped")
     stream_max_inflight: int = Field(2, ge=1, description="stream: frames in inference at once")
+    infer_stream_max_inflight: int = Field(
+        8, ge=1, description="gRPC ModelStreamInfer: requests of one stream in inference at "
+        "once, so the batcher can batch them; answers still leave in request order")
 
     grpc_max_message_bytes: int = Field(64 * _MIB, ge=4 * _MIB)
     tls_cert: Path | None = None

@@ -56,8 +56,9 @@ def create_grpc_server(service: InferenceService, settings: Any,
     """A bound (not started) server for ``service`` on ``settings.host:grpc_port``.
 
     ``settings`` is :class:`rigserve.server.settings.Settings` (api_keys, tls_cert/key,
-    grpc_max_message_bytes, staleness_s, host, grpc_port; port 0 picks a free one, see
-    :func:`bound_port`). Must be called with the event loop that will run it.
+    grpc_max_message_bytes, infer_stream_max_inflight, staleness_s, host, grpc_port; port 0
+    picks a free one, see :func:`bound_port`). Must be called with the event loop that will
+    run it.
     """
     limit = int(settings.grpc_max_message_bytes)
     server = grpc.aio.server(
@@ -68,7 +69,7 @@ def create_grpc_server(service: InferenceService, settings: Any,
     options = stream_options or options_from(settings)
     # The generated add_* helpers carry no annotations (grpcio-tools writes none).
     grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        InferenceServicer(service), server)
+        InferenceServicer(service, settings.infer_stream_max_inflight), server)
     rig_stream_pb2_grpc.add_RigStreamServicer_to_server(  # type: ignore[no-untyped-call]
         RigStreamServicer(service, options), server)
     health = ReadinessHealth(lambda: service.ready, SERVICE_NAMES)

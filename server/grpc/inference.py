@@ -39,7 +39,9 @@ def _check_version(model: str, version: str) -> None:
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, service: InferenceService, stream_inflight: int = 8) -> None:
+    def __init__(self, service: InferenceService, stream_inflight: int) -> None:
+        """``stream_inflight``: ModelStreamInfer requests of one stream in inference at once
+        (``Settings.infer_stream_max_inflight``)."""
         self._service = service
         self._stream_inflight = stream_inflight
 

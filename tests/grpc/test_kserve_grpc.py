@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import queue
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 from rigserve.sensors.preprocess import PreprocessSpec, model_input_shape
 from rigserve.sensors.specs import SENSOR_MODALITIES, all_subsets, subset_name
+from rigserve.server.settings import Settings
 from tritonclient.utils import InferenceServerException
 
-from tests.grpc.grpc_server import LiveGrpc
+from tests.grpc.grpc_server import LiveGrpc, live_grpc
 
 SUBSETS = [subset_name(s) for s in all_subsets(SENSOR_MODALITIES)]
 
@@ -165,3 +167,48 @@ def test_model_statistics_count_each_answered_request(client: tgrpc.InferenceSer
         client.get_inference_statistics("nope")
     every = {m.name for m in client.get_inference_statistics("").model_stats}
     assert {"rig", "rig.lidar+wifi"} <= every  # "" asks for every model, as on Triton
+
+
+def _stream_burst(live: LiveGrpc, model: str, count: int) -> tuple[list[str], int, int]:
+    """Send ``count`` requests down one ModelStreamInfer stream at once; the answers' ids
+    in arrival order, and the engine runs and rows the model's statistics grew by."""
+    client = tgrpc.InferenceServerClient(live.target)
+
+    def counts() -> tuple[int, int]:
+        (entry,) = client.get_inference_statistics(model).model_stats
+        return entry.execution_count, entry.inference_count
+
+    runs0, rows0 = counts()
+    results: queue.Queue[tuple[object, object]] = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        for i in range(count):
+            client.async_stream_infer(model, _inputs(model.removeprefix("rig."), seed=i),
+                                      request_id=str(i))
+        answers = [results.get(timeout=10) for _ in range(count)]
+    finally:
+        client.stop_stream()
+    assert [error for _, error in answers] == [None] * count
+    runs1, rows1 = counts()
+    return [r.get_response().id for r, _ in answers], runs1 - runs0, rows1 - rows0
+
+
+# A long batching delay and no inline runs: requests of the stream that are in flight
+# together are batched together, so one engine run per request means one at a time.
+_BATCHING = {"max_queue_delay_ms": 200.0, "inline_max_ms": 0.0}
+
+
+def test_stream_infer_limit_comes_from_the_environment_and_one_runs_requests_one_by_one(
+        tiny_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIGSERVE_INFER_STREAM_MAX_INFLIGHT", "1")
+    with live_grpc(tiny_repo, **_BATCHING) as live:
+        assert live.service.settings.infer_stream_max_inflight == 1
+        ids, runs, rows = _stream_burst(live, "rig.lidar", 6)
+    assert ids == [str(i) for i in range(6)]  # in order
+    assert (runs, rows) == (6, 6)  # never two requests in flight: no batch of two
+
+
+def test_stream_infer_limit_defaults_to_eight_and_must_be_at_least_one(tiny_repo: Path) -> None:
+    assert Settings(repository=tiny_repo).infer_stream_max_inflight == 8
+    with pytest.raises(ValueError, match="infer_stream_max_inflight"):
+        Settings(repository=tiny_repo, infer_stream_max_inflight=0)
