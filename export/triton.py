@@ -13,13 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: numpy dtype name -> Triton DataType enum name (model_config.proto).
-TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_INT64",
-                 "int32": "TYPE_INT32", "int8": "TYPE_INT8", "uint8": "TYPE_UINT8",
-                 "bool": "TYPE_BOOL"}
-#: Engine file format -> (Triton platform, file name in the version folder).
-PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan",
-                                                                     "model.plan")}
+# The server's tables, so this config.pbtxt and the config rigserve serves agree; the
+# import runs this way because the server never imports export (torch lives here).
+from rigserve.server.model_info import TRITON_PLATFORMS, TritonPlatform
+from rigserve.server.tensors import NUMPY_TO_TRITON
 
 
 @dataclass(frozen=True)
@@ -35,10 +32,10 @@ def _tensor_block(tensors: Sequence[TensorConfig]) -> str:
     items = []
     for t in tensors:
         try:
-            dtype = TRITON_DTYPES[t.dtype]
+            dtype = NUMPY_TO_TRITON[t.dtype]
         except KeyError:
             raise ValueError(f"{t.name}: dtype {t.dtype!r} has no Triton type; accepted: "
-                             f"{', '.join(TRITON_DTYPES)}") from None
+                             f"{', '.join(NUMPY_TO_TRITON)}") from None
         # A per-sample scalar (B,) is dims [1] reshaped to [] (Triton needs non-empty dims).
         dims = ", ".join(str(d) for d in t.dims) or "1"
         reshape = "" if t.dims else "\n    reshape: { shape: [ ] }"
@@ -47,22 +44,26 @@ def _tensor_block(tensors: Sequence[TensorConfig]) -> str:
     return "[\n" + ",\n".join(items) + "\n]"
 
 
+def _platform(fmt: str) -> TritonPlatform:
+    try:
+        return TRITON_PLATFORMS[fmt]
+    except KeyError:
+        raise ValueError(f"engine format {fmt!r} has no Triton platform; accepted: "
+                         f"{', '.join(TRITON_PLATFORMS)}") from None
+
+
 def config_pbtxt(name: str, fmt: str, inputs: Sequence[TensorConfig],
                  outputs: Sequence[TensorConfig], *, max_batch: int,
                  max_queue_delay_us: int = 2000, gpu: bool = False) -> str:
     """Triton ``ModelConfig`` in protobuf text format."""
-    try:
-        platform, filename = PLATFORMS[fmt]
-    except KeyError:
-        raise ValueError(f"engine format {fmt!r} has no Triton platform; accepted: "
-                         f"{', '.join(PLATFORMS)}") from None
+    triton = _platform(fmt)
     # Preferred sizes: powers of two up to max_batch, the batcher waits at most the delay.
     preferred = [b for b in (4, 8, 16, 32, 64, 128) if b <= max_batch] or [max_batch]
     kind = "KIND_GPU" if gpu or fmt == "tensorrt" else "KIND_CPU"
     return (
         f'name: "{name}"\n'
-        f'platform: "{platform}"\n'
-        f'default_model_filename: "{filename}"\n'
+        f'platform: "{triton.platform}"\n'
+        f'default_model_filename: "{triton.filename}"\n'
         f"max_batch_size: {max_batch}\n"
         f"input {_tensor_block(inputs)}\n"
         f"output {_tensor_block(outputs)}\n"
@@ -80,8 +81,7 @@ def write_triton_model(root: Path, name: str, engine_file: Path, *, fmt: str,
     """Write ``root/<name>/config.pbtxt`` and ``root/<name>/1/<model file>``."""
     model_dir = root / name
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    _, filename = PLATFORMS[fmt]
-    shutil.copyfile(engine_file, model_dir / "1" / filename)
+    shutil.copyfile(engine_file, model_dir / "1" / _platform(fmt).filename)
     config = config_pbtxt(name, fmt, inputs, outputs, max_batch=max_batch)
     (model_dir / "config.pbtxt").write_text(config)
     return model_dir

@@ -8,6 +8,7 @@ model of its own (``rig.depth+lidar``) with exactly its inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rigserve.server.errors import InvalidInput, ModelNotFound
@@ -18,6 +19,26 @@ if TYPE_CHECKING:
     from rigserve.server.settings import Settings
 
 VERSION = "1"
+
+
+@dataclass(frozen=True)
+class TritonPlatform:
+    """How Triton runs one engine format (model_config.proto names)."""
+
+    platform: str
+    backend: str
+    #: ``default_model_filename`` in the model's version folder.
+    filename: str
+
+
+#: Engine format (the manifest's ``format``) -> Triton platform; also what `export.triton`
+#: writes into ``config.pbtxt``, so rigserve's model config and Triton's agree.
+TRITON_PLATFORMS: dict[str, TritonPlatform] = {
+    "onnx": TritonPlatform("onnxruntime_onnx", "onnxruntime", "model.onnx"),
+    "tensorrt": TritonPlatform("tensorrt_plan", "tensorrt", "model.plan"),
+}
+#: The logical model's platform: it routes to the subset engines, Triton has no such thing.
+ROUTER_PLATFORM = "rigserve_router"
 #: Engine providers that run on the GPU (Triton instance_group kind KIND_GPU).
 _GPU_PROVIDERS = frozenset({"TensorRT", "TensorrtExecutionProvider", "CUDAExecutionProvider"})
 
@@ -92,15 +113,11 @@ class ModelCatalog:
             "outputs": [tensor(*t) for t in self._outputs()],
         }
 
-    def _platform(self, model: str) -> str:
-        if model == self.logical:
-            return "rigserve_router"
-        fmt = self.repo.engines[self.by_name[model]].entry.format
-        return "tensorrt_plan" if fmt == "tensorrt" else "onnxruntime_onnx"
+    def _triton(self, model: str) -> TritonPlatform:
+        return TRITON_PLATFORMS[self.repo.engines[self.by_name[model]].entry.format]
 
-    def _backend(self, model: str) -> str:
-        fmt = self.repo.engines[self.by_name[model]].entry.format
-        return "tensorrt" if fmt == "tensorrt" else "onnxruntime"
+    def _platform(self, model: str) -> str:
+        return ROUTER_PLATFORM if model == self.logical else self._triton(model).platform
 
     def _instance_kind(self, model: str) -> str:
         """KIND_GPU when the model's engine(s) run on the GPU (native plan, CUDA/TRT EP)."""
@@ -123,7 +140,7 @@ class ModelCatalog:
         return {
             "name": model,
             "platform": self._platform(model),
-            "backend": "" if logical else self._backend(model),
+            "backend": "" if logical else self._triton(model).backend,
             "version_policy": {"latest": {"num_versions": 1}},
             "max_batch_size": self._max_batch(model),
             "input": [tensor(*t) for t in self._inputs(model)],

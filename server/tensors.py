@@ -23,6 +23,11 @@ NUMPY_TO_KSERVE: dict[str, str] = {
     "float16": "FP16", "float32": "FP32", "float64": "FP64", "object": "BYTES",
 }
 KSERVE_TO_NUMPY: dict[str, str] = {v: k for k, v in NUMPY_TO_KSERVE.items()}
+#: numpy dtype name -> Triton model-config DataType (model_config.proto): ``TYPE_`` + the
+#: KServe name, except that BYTES is ``TYPE_STRING`` there. `export.triton` writes these.
+NUMPY_TO_TRITON: dict[str, str] = {
+    k: "TYPE_STRING" if v == "BYTES" else f"TYPE_{v}" for k, v in NUMPY_TO_KSERVE.items()
+}
 
 
 def kserve_dtype(numpy_dtype: str | np.dtype) -> str:
@@ -44,8 +49,8 @@ def numpy_dtype(datatype: str) -> np.dtype:
 
 def triton_type(numpy_dtype_name: str) -> str:
     """Triton model-config type: ``TYPE_FP32``; BYTES is ``TYPE_STRING`` there."""
-    kserve = kserve_dtype(numpy_dtype_name)
-    return "TYPE_STRING" if kserve == "BYTES" else f"TYPE_{kserve}"
+    kserve = kserve_dtype(numpy_dtype_name)  # normalizes the name, or says what is supported
+    return NUMPY_TO_TRITON[KSERVE_TO_NUMPY[kserve]]
 
 
 def tensor_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
