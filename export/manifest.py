@@ -2,10 +2,11 @@
 
 ``REPO/manifest.json`` (``"format": 1``) describes every engine in a repository: the
 modality subset it serves, its file and sha256, precision, validated metrics and the
-purified modality weights (docs/contracts.md). This module is torch-free (numpy and
-jsonschema only) because the server imports it; it never trusts a file it has not
-validated against ``manifest.schema.json`` plus the checks JSON Schema cannot express
-(inputs are exactly the subset, paths stay inside the repository, no duplicates).
+purified modality weights (docs/contracts.md). This module is torch-free (numpy,
+jsonschema and rigserve.sensors only) because the server imports it; it never trusts a
+file it has not validated against ``manifest.schema.json`` plus the checks JSON Schema
+cannot express (inputs are exactly the subset, paths stay inside the repository, no
+duplicates).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from rigserve.sensors.specs import subset_name
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +97,8 @@ class EngineEntry:
 
     @property
     def subset_name(self) -> str:
-        """Canonical subset name (sorted, '+'-joined), e.g. ``depth+lidar``."""
-        return "+".join(self.subset)
+        """Canonical subset name, e.g. ``depth+lidar``."""
+        return subset_name(self.subset)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class Manifest:
 
     def engines_for(self, subset: str | Sequence[str]) -> list[EngineEntry]:
         """The engines serving ``subset`` (a name like ``depth+lidar`` or a sequence)."""
-        name = subset if isinstance(subset, str) else "+".join(sorted(subset))
+        name = subset if isinstance(subset, str) else subset_name(list(subset))
         return [e for e in self.engines if e.subset_name == name]
 
     def outputs_of(self, engine: EngineEntry) -> tuple[str, ...]:
@@ -265,7 +267,7 @@ def _check_engines(data: Mapping[str, Any], where: Path | str) -> None:
         if eng["path"] in seen_paths:
             raise ManifestError(where, f"{label}: path {eng['path']!r} is used by two engines")
         seen_paths.add(eng["path"])
-        key = ("+".join(subset), eng["format"], eng["precision"])
+        key = (subset_name(subset), eng["format"], eng["precision"])
         if key in seen_keys:
             raise ManifestError(where, f"{label}: a second {eng['format']} {eng['precision']} "
                                        f"engine for subset {key[0]!r}")

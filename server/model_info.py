@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rigserve.sensors.specs import subset_name
 from rigserve.server.errors import InvalidInput, ModelNotFound
 from rigserve.server.tensors import kserve_dtype, triton_type
 
@@ -71,7 +72,7 @@ class ModelCatalog:
         if not inputs:
             raise InvalidInput(f"model {model} needs at least one input of "
                                f"{', '.join(sorted(self._modality_of))}")
-        subset = "+".join(sorted(self._modality_of[n] for n in inputs))
+        subset = subset_name([self._modality_of[n] for n in inputs])
         if subset not in self.repo.engines:
             raise InvalidInput(f"model {model}: no engine for the input combination "
                                f"{subset!r}; available subsets: "

@@ -17,7 +17,7 @@ import numpy as np
 from rigserve.sensors.errors import FormatError, InvalidFrame
 from rigserve.sensors.formats import decode_frame, encode_frame
 from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
-from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality
+from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality, subset_name
 from rigserve.sensors.validate import check_frame
 from rigserve.server.errors import InvalidInput, PayloadTooLarge
 
@@ -48,7 +48,8 @@ class Route:
 
     @property
     def subset(self) -> str:
-        return "+".join(sorted(self.inputs))
+        """The online subset's name; a finished route has at least one input."""
+        return subset_name(list(self.inputs))
 
     def frame_state(self, modality: str) -> str:
         """Metrics state: present, absent, stale or invalid."""
