@@ -59,4 +59,4 @@ VOLUME ["/models"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
   CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/v2/health/ready' % os.environ.get('RIGSERVE_HTTP_PORT', '8000'), timeout=2)"]
 ENTRYPOINT ["rigserve"]
-CMD ["serve", "/models"]
+CMD ["serve"]

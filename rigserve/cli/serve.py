@@ -1,4 +1,4 @@
-"""`rigserve serve REPO`: REST (FastAPI/uvicorn) and gRPC over one model repository."""
+"""`rigserve serve [REPO]`: REST (FastAPI/uvicorn) and gRPC over one model repository."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a model repository over REST and gRPC",
                        description="Serve REPO (from `rigserve export`): the rig endpoint and "
                        "KServe v2 over REST, Triton's gRPC API, Prometheus /metrics. Every "
-                       "option can also be set as RIGSERVE_<OPTION> in the environment.")
-    p.add_argument("repository", type=Path, metavar="REPO", help="model repository")
+                       "option can also be set as RIGSERVE_<OPTION> in the environment, "
+                       "REPO as RIGSERVE_REPOSITORY.")
+    p.add_argument("repository", type=Path, metavar="REPO", nargs="?", default=None,
+                   help="model repository (default: $RIGSERVE_REPOSITORY)")
     for name, (kind, text) in _FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
@@ -48,16 +50,20 @@ def _serve(args: argparse.Namespace) -> int:
     from rigserve.server.rest.app import create_app
     from rigserve.server.settings import Settings
 
-    overrides: dict[str, Any] = {k: getattr(args, k) for k in _FLAGS
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in (*_FLAGS, "repository")
                                  if getattr(args, k) is not None}
     if args.no_grpc:
         overrides["grpc_port"] = None
     if args.api_keys:
         overrides["api_keys"] = args.api_keys
     try:
-        settings = Settings(repository=args.repository, **overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        print(f"rigserve serve: invalid settings:\n{exc}", file=sys.stderr)
+        if any(e["type"] == "missing" and e["loc"] == ("repository",) for e in exc.errors()):
+            print("rigserve serve: no model repository; give REPO (`rigserve serve REPO`) or "
+                  "set RIGSERVE_REPOSITORY", file=sys.stderr)
+        else:
+            print(f"rigserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     app = create_app(settings, install_signal_handlers=True)
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level=args.log_level,

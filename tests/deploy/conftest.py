@@ -42,6 +42,17 @@ def load_yaml_docs(path: Path) -> list[dict]:
         return [doc for doc in yaml.safe_load_all(fh) if doc is not None]
 
 
+def strings(node: object) -> list[str]:
+    """Every string value in a parsed YAML/JSON tree (mapping keys excluded)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return []
+
+
 def rules(kind: str) -> list[dict]:
     """Every rule of one kind (`record` or `alert`) across deploy/prometheus/rules."""
     found = []

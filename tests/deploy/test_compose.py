@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rigserve.server.settings import Settings
 
-from tests.deploy.conftest import PROMETHEUS_DIR, ROOT, load_yaml
+from tests.deploy.conftest import PROMETHEUS_DIR, ROOT, load_yaml, strings
 
 COMPOSE = ROOT / "docker-compose.yml"
 _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
@@ -84,7 +84,7 @@ def test_rigserve_env_is_valid_settings_and_ports_match_what_is_published(
     assert set(env) <= fields, f"not Settings fields: {set(env) - fields}"
     http, grpc = int(env["RIGSERVE_HTTP_PORT"]), int(env["RIGSERVE_GRPC_PORT"])
     assert _published(service) == {http: 8000, grpc: 8001}
-    assert service["command"][-1] == env["RIGSERVE_REPOSITORY"]
+    assert service["command"] == ["serve"]  # REPO comes from RIGSERVE_REPOSITORY
     health = " ".join(service["healthcheck"]["test"])
     assert f"127.0.0.1:{http}/v2/health/ready" in health
 
@@ -146,3 +146,10 @@ def test_edge_rig_streams_to_the_rigserve_grpc_port(compose: dict) -> None:
 def test_host_ports_are_unique(compose: dict) -> None:
     published = [h for s in compose["services"].values() for h in _published(s).values()]
     assert len(published) == len(set(published)) >= 4
+
+
+def test_rigserve_names_its_repository_once_as_rigserve_repository(compose: dict) -> None:
+    service = compose["services"]["rigserve"]
+    path = _env(service)["RIGSERVE_REPOSITORY"]
+    assert [_interpolate(v) for v in strings(service)].count(path) == 1
+    assert COMPOSE.read_text().count(path) == 1

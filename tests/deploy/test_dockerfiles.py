@@ -104,7 +104,7 @@ def test_serving_images_expose_the_server_ports_and_check_readiness(name: str) -
     entry = next(args for op, args in final if op == "ENTRYPOINT")
     command = next(args for op, args in final if op == "CMD")
     assert entry == '["rigserve"]'
-    assert command == f'["serve", "{env["RIGSERVE_REPOSITORY"]}"]'
+    assert command == '["serve"]'  # REPO comes from RIGSERVE_REPOSITORY
 
 
 def test_cpu_serving_image_installs_serve_extras_without_torch() -> None:
@@ -139,3 +139,11 @@ def test_training_image_installs_cpu_torch_and_the_repository_builder() -> None:
         "optional-dependencies"]["train"]
     pin = next(dep.split("==")[1] for dep in train_extra if dep.startswith("torch=="))
     assert f"TORCH_VERSION={pin}" in text
+
+
+@pytest.mark.parametrize("name", ["serve", "gpu"])
+def test_serving_images_name_the_repository_once_as_rigserve_repository(name: str) -> None:
+    final = _final_stage(_instructions(DOCKER / f"{name}.Dockerfile"))
+    path = _env(final)["RIGSERVE_REPOSITORY"]
+    runs = [args for op, args in final if op in ("ENTRYPOINT", "CMD")]
+    assert not any(path in args for args in runs), runs

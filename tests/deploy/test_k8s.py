@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rigserve.server.settings import Settings
 
-from tests.deploy.conftest import DEPLOY, ROOT, RULE_FILES, load_yaml, load_yaml_docs
+from tests.deploy.conftest import DEPLOY, ROOT, RULE_FILES, load_yaml, load_yaml_docs, strings
 from tests.deploy.promql import contract_names
 
 K8S = DEPLOY / "k8s"
@@ -82,7 +82,7 @@ def test_container_ports_and_args_match_the_configured_server(
         docs: list[dict], container: dict, config: dict[str, str]) -> None:
     assert _ports(container) == {"http": int(config["RIGSERVE_HTTP_PORT"]),
                                  "grpc": int(config["RIGSERVE_GRPC_PORT"])}
-    assert container["args"] == ["serve", config["RIGSERVE_REPOSITORY"]]
+    assert container["args"] == ["serve"]  # REPO comes from RIGSERVE_REPOSITORY
     assert container["envFrom"][0]["configMapRef"]["name"] == "rigserve-config"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert config["RIGSERVE_REPOSITORY"].startswith(mounts["models"] + "/")
@@ -171,7 +171,7 @@ def test_kserve_predictors_serve_the_repository_on_the_ports_they_declare(
     assert [p["containerPort"] for p in container["ports"]] == [http]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": HEALTH[probe], "port": http}
-    assert container["args"] == ["serve", env["RIGSERVE_REPOSITORY"]]
+    assert container["args"] == ["serve"]  # REPO comes from RIGSERVE_REPOSITORY
     mount = container["volumeMounts"][0]["mountPath"]
     assert env["RIGSERVE_REPOSITORY"].startswith(mount + "/")
     claim = _one(docs, "PersistentVolumeClaim")["metadata"]["name"]
@@ -185,3 +185,13 @@ def test_kserve_predictors_serve_the_repository_on_the_ports_they_declare(
 def test_prometheusrule_carries_the_same_rules_as_the_rule_files(docs: list[dict]) -> None:
     groups = [g for path in RULE_FILES for g in load_yaml(path)["groups"]]
     assert _one(docs, "PrometheusRule")["spec"]["groups"] == groups
+
+
+def test_each_rigserve_pod_names_its_repository_once_as_rigserve_repository(
+        docs: list[dict], config: dict[str, str]) -> None:
+    deployment = _one(docs, "Deployment", "rigserve")
+    path = config["RIGSERVE_REPOSITORY"]
+    assert [*strings(deployment), *config.values()].count(path) == 1
+    kserve = next(d for d in _docs(K8S / "kserve") if d["metadata"]["name"] == "rigserve")
+    env = {e["name"]: e["value"] for e in kserve["spec"]["predictor"]["containers"][0]["env"]}
+    assert strings(kserve).count(env["RIGSERVE_REPOSITORY"]) == 1

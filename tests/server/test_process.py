@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server.live_server import serve_in_subprocess
+from tests.server.live_server import free_port, serve_in_subprocess, wait_ready
 from tests.server.repo_factory import sample_raw_frames
 
 
@@ -49,3 +50,34 @@ def test_serve_process_has_no_torch_reloads_on_sighup_and_exits_cleanly(tiny_rep
         # uvicorn shuts down gracefully, then re-raises the signal so the exit status says
         # "terminated by SIGTERM" as a process manager expects.
         assert live.process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def _env_without_repository() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.upper() != "RIGSERVE_REPOSITORY"}
+
+
+def test_serve_without_repo_or_rigserve_repository_says_how_to_give_one(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "rigserve", "serve", "--no-grpc"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          cwd=tmp_path, env=_env_without_repository())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert ("rigserve serve: no model repository; give REPO (`rigserve serve REPO`) or set "
+            "RIGSERVE_REPOSITORY") in done.stderr
+
+
+def test_serve_takes_the_repository_from_rigserve_repository_when_repo_is_omitted(
+        tiny_repo: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**_env_without_repository(), "RIGSERVE_REPOSITORY": str(tiny_repo)}
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rigserve", "serve", "--host", "127.0.0.1",
+             "--http-port", str(port), "--no-grpc"],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", process=proc)
+            assert httpx.get(f"http://127.0.0.1:{port}/v2/models/rig/ready").status_code == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) in (0, -signal.SIGTERM), (
+                (tmp_path / "serve.log").read_text()[-4000:])
