@@ -191,25 +191,27 @@ class DynamicBatcher:
                     self._running -= 1
 
     def _execute(self, batch: list[_Item]) -> None:
+        """Run one batch and answer every request in it, whatever happens: an exception
+        becomes each request's answer and the thread lives on for the next batch."""
         started = time.perf_counter()
         try:
             feed = _concat([i.inputs for i in batch])
             t_in = time.perf_counter()
             outputs = self.engine.run(feed)
+            t_run = time.perf_counter()
+            parts, offset = [], 0
+            for i in batch:
+                # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
+                parts.append({k: v[offset:offset + i.rows] for k, v in outputs.items()})
+                offset += i.rows
+            times = ComputeTimes(t_in - started, t_run - t_in, time.perf_counter() - t_run)
+            compute = t_run - t_in
+            self._note(compute, offset, [started - i.enqueued for i in batch],
+                       [i.model for i in batch], times)
         except Exception as exc:
             logger.exception("engine %s failed on a batch of %d", self.engine.name, len(batch))
             _deliver_soon(batch, exc)
             return
-        t_run = time.perf_counter()
-        parts, offset = [], 0
-        for i in batch:
-            # (rows_i, ...) slices of each (sum rows, ...) output, in queue order.
-            parts.append({k: v[offset:offset + i.rows] for k, v in outputs.items()})
-            offset += i.rows
-        times = ComputeTimes(t_in - started, t_run - t_in, time.perf_counter() - t_run)
-        compute = t_run - t_in
-        self._note(compute, offset, [started - i.enqueued for i in batch],
-                   [i.model for i in batch], times)
         _deliver_soon(batch, [BatchResult(p, started - i.enqueued, compute, offset, times)
                               for i, p in zip(batch, parts, strict=True)])
 

@@ -163,3 +163,41 @@ def test_a_slow_engine_is_never_run_on_the_loop(tiny_repo: Path) -> None:
 
     asyncio.run(main())
     assert engine.calls[0][0] != threading.get_ident()
+
+
+class _FailsOnNegative:
+    """The real engine, except that a batch holding a negative value raises, as a broken
+    engine would; the batcher must answer everyone and keep serving."""
+
+    def __init__(self, engine: OrtEngine) -> None:
+        self.engine = engine
+        self.name, self.provider = engine.name, engine.provider
+        self.input_names, self.output_names = engine.input_names, engine.output_names
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if (inputs["lidar"] < 0).any():
+            raise RuntimeError("engine exploded")
+        return self.engine.run(inputs)
+
+
+def test_an_engine_failure_answers_its_batch_and_the_engine_thread_lives_on(
+        tiny_repo: Path) -> None:
+    engine = _FailsOnNegative(_engine(tiny_repo))
+    good, bad = _rows(2)[0], -_rows(2)[1]
+
+    async def main() -> tuple[list[object], BatchResult]:
+        b = DynamicBatcher(engine, max_batch=8, max_delay_s=0.5, max_queue=64,
+                           metrics=Metrics(), more_coming=lambda n: n < 4)
+        b.start()
+        # Four at once share a batch with the bad one: all four get the engine's error.
+        first = await asyncio.gather(*(b.submit({"lidar": x}) for x in (good, bad, good, good)),
+                                     return_exceptions=True)
+        after = await b.submit({"lidar": good})  # the same engine thread still answers
+        await b.close()
+        return first, after
+
+    first, after = asyncio.run(main())
+    assert all(isinstance(r, RuntimeError) and "exploded" in str(r) for r in first)
+    np.testing.assert_allclose(after.outputs["joints"],
+                               engine.engine.run({"lidar": good})["joints"], rtol=1e-5,
+                               atol=1e-6)
