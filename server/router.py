@@ -17,7 +17,7 @@ import numpy as np
 from rigserve.sensors.errors import FormatError, InvalidFrame
 from rigserve.sensors.formats import decode_frame, encode_frame
 from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
-from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality, subset_name
+from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality, parse_subset, subset_name
 from rigserve.sensors.validate import check_frame
 from rigserve.server.errors import InvalidInput, PayloadTooLarge
 
@@ -140,11 +140,12 @@ class Router:
         if not route.inputs or route.subset in self.subsets:
             return
         online = set(route.inputs)
-        candidates = [s for s in self.subsets if set(s.split("+")) <= online]
+        parts = {s: parse_subset(s) for s in self.subsets}
+        candidates = [s for s, mods in parts.items() if set(mods) <= online]
         best = max(candidates, default=None,
-                   key=lambda s: (sum(self.weights.get(m, 0.0) for m in s.split("+")),
-                                  len(s.split("+")), s))
-        keep = set(best.split("+")) if best else set()
+                   key=lambda s: (sum(self.weights.get(m, 0.0) for m in parts[s]),
+                                  len(parts[s]), s))
+        keep = set(parts[best]) if best else set()
         for m in sorted(online - keep):
             del route.inputs[m]
             route.dropped[m] = NO_ENGINE

@@ -27,6 +27,7 @@ from rigserve.server.errors import InvalidInput
 from rigserve.server.rest.deps import get_service
 from rigserve.server.router import RawFrame
 from rigserve.server.service import RigPrediction
+from rigserve.server.tensors import array_from_le_bytes
 from starlette.datastructures import UploadFile
 
 router = APIRouter(prefix="/v1", tags=["rig"])
@@ -57,13 +58,9 @@ def _b64_array(name: str, obj: dict[str, Any]) -> np.ndarray:
     if dtype not in B64_DTYPES:
         raise InvalidInput(f"{name}.dtype {dtype!r} is not accepted; use one of "
                            f"{', '.join(B64_DTYPES)}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
         raise InvalidInput(f"{name}.shape must be a list of non-negative integers, got {shape!r}")
-    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    if len(data) != need:
-        raise InvalidInput(f"{name}: {len(data)} bytes of {dtype} do not fill shape {shape} "
-                           f"({need} bytes needed)")
-    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    return array_from_le_bytes(data, np.dtype(dtype), shape, what=name, type_name=dtype)
 
 
 def _json_frame(name: str, value: Any) -> RawFrame:

@@ -56,7 +56,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      r"lidar.b64 is not valid base64"),
     ("rig-b64-size", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": base64.b64encode(b"\0" * 16).decode(), "dtype": "float64", "shape": [1, 3]}}}},
-     400, r"16 bytes of float64 do not fill shape \[1, 3\] \(24 bytes needed\)"),
+     400, r"lidar: float64 tensor of shape \[1, 3\] needs 24 bytes, got 16"),
     ("rig-b64-dtype", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": "AAAA", "dtype": "complex64", "shape": [1]}}}}, 400,
      r"lidar.dtype 'complex64' is not accepted; use one of uint8"),
