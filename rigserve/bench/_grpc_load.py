@@ -50,6 +50,7 @@ class LoadResult:
     duration_s: float = 0.0
     errors: int = 0
     dropped: int = 0
+    client_cpu_s: float = float("nan")  # this process's CPU over the timed part
 
     @property
     def throughput(self) -> float:
@@ -121,13 +122,13 @@ def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames:
 
     with grpc.insecure_channel(target, options=_OPTIONS) as channel:
         answers = rig_grpc.RigStreamStub(channel).Stream(outgoing())
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         for answer in answers:
             now = time.perf_counter()
             for _ in range(1 + len(answer.dropped_sequences)):
                 slots.release()
             if answer.sequence == warmup - 1:  # timing starts once warm
-                start = now
+                start, cpu0 = now, time.process_time()
             if answer.sequence < warmup:
                 continue
             result.dropped += sum(s >= warmup for s in answer.dropped_sequences)
@@ -136,6 +137,7 @@ def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames:
             else:
                 result.latencies_s.append(now - sent_at[answer.sequence])
         result.duration_s = time.perf_counter() - start
+        result.client_cpu_s = time.process_time() - cpu0
     return result
 
 

@@ -218,6 +218,7 @@ class Row:
     server_cpu_s: float = float("nan")  # floors run in this process: no server CPU
     summary: tuple[float, float, float, float] | None = None
     served: int = 0  # requests the server answered, for summary rows' CPU per request
+    client_cpu_s: float = float("nan")  # the load generator's CPU over the row
 
     def percentiles_ms(self) -> list[float]:
         return list(self.summary[:3]) if self.summary else percentiles_ms(self.latencies_s)
@@ -230,16 +231,20 @@ class Row:
     def throughput(self) -> float:
         return self.summary[3] if self.summary else len(self.latencies_s) / self.wall_s
 
-    def cells(self, floor: Row) -> list[object]:
+    def cpu_ms(self, seconds: float) -> float:
+        """``seconds`` of CPU per request of this row, in ms (nan when not measured)."""
         n = self.served or len(self.latencies_s)
-        cpu_ms: object = ("n/a" if np.isnan(self.server_cpu_s) or not n
-                          else self.server_cpu_s / n * 1e3)
+        return seconds / n * 1e3 if n else float("nan")
+
+    def cells(self, floor: Row) -> list[object]:
+        cpu = [("n/a" if np.isnan(v) else v) for v in
+               (self.cpu_ms(self.server_cpu_s), self.cpu_ms(self.client_cpu_s))]
         return [self.client, self.concurrency, *self.percentiles_ms(),
-                self.throughput, self.throughput / floor.throughput, cpu_ms]
+                self.throughput, self.throughput / floor.throughput, *cpu]
 
 
 HEADERS = ["client", "concurrency", "p50 ms", "p95 ms", "p99 ms", "req/s", "x floor",
-           "server CPU ms/req"]
+           "server CPU ms/req", "client CPU ms/req"]
 
 #: The issues' targets: (client, concurrency: "1" or "max", check against the floor row).
 Check = Callable[[Row, Row], tuple[bool, str]]
@@ -277,10 +282,11 @@ def _client_rows(args: argparse.Namespace, target: Target, pid: int) -> list[Row
     levels = [int(c) for c in args.concurrency.split(",")]
     for name in args.clients.split(","):
         for conc in levels:
-            cpu0 = _cpu_s(pid)
+            cpu0, own0 = _cpu_s(pid), time.process_time()
             lat, wall = _run(_closed_loop(lambda n=name: CLIENTS[n](target), conc,
                                           args.requests))
-            rows.append(Row(name, conc, lat, wall, _cpu_s(pid) - cpu0))
+            rows.append(Row(name, conc, lat, wall, _cpu_s(pid) - cpu0,
+                            client_cpu_s=time.process_time() - own0))
     return rows
 
 
@@ -290,10 +296,19 @@ def _transport_rows(args: argparse.Namespace, target: Target, pid: int) -> list[
     for name, factory in TRANSPORT.items():
         if target.grpc_port is None and name.startswith("grpc"):
             continue
-        cpu0 = _cpu_s(pid)
+        cpu0, own0 = _cpu_s(pid), time.process_time()
         lat, wall = _run(_closed_loop(lambda f=factory: f(target), 1, args.requests))
-        rows.append(Row(f"transport only: {name}", 1, lat, wall, _cpu_s(pid) - cpu0))
+        rows.append(Row(f"transport only: {name}", 1, lat, wall, _cpu_s(pid) - cpu0,
+                        client_cpu_s=time.process_time() - own0))
     return rows
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU of this process's finished children (perf_analyzer runs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _served(http_port: int) -> int:
@@ -322,13 +337,14 @@ def _perf_analyzer_rows(args: argparse.Namespace, target: Target, pid: int
         if port is None:
             continue
         for level in levels:
-            cpu0, n0 = _cpu_s(pid), _served(target.http_port)
+            cpu0, n0, kids0 = _cpu_s(pid), _served(target.http_port), _children_cpu_s()
             (res,) = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
                                             tensors=target.tensors, concurrency=[level],
                                             requests=args.requests)
             rows.append(Row(f"perf_analyzer {protocol}", level, [], 0.0, _cpu_s(pid) - cpu0,
                             summary=(res.p50_ms, res.p95_ms, res.p99_ms, res.throughput),
-                            served=_served(target.http_port) - n0))
+                            served=_served(target.http_port) - n0,
+                            client_cpu_s=_children_cpu_s() - kids0))
     return rows, None
 
 
@@ -344,13 +360,19 @@ def _stream_rows(args: argparse.Namespace, target: Target, engine: Any, pid: int
                               n_frames=max(50, args.requests // 2), window=args.stream_window)
     floor = Row("stream floor (decode+preprocess+run)", 1, fl.latencies_s, fl.duration_s)
     row = Row(f"rig_stream, 1 stream, window {args.stream_window}", 1, got.latencies_s,
-              got.duration_s, _cpu_s(pid) - cpu0)
+              got.duration_s, _cpu_s(pid) - cpu0, client_cpu_s=got.client_cpu_s)
     # Answered frames only: a dropped frame was not sustained.
     ok = row.throughput >= 0.85 * floor.throughput and got.errors == 0
+    # What the cores could give at best: every core busy, server + client CPU per frame.
+    per_frame_ms = row.cpu_ms(row.server_cpu_s) + row.cpu_ms(row.client_cpu_s)
+    ceiling = (os.cpu_count() or 1) * 1e3 / per_frame_ms
     verdict = (f"rig stream: {len(got.latencies_s)} answered + {got.dropped} dropped in "
                f"{got.duration_s:.2f} s = {row.throughput:.0f} frames/s vs 0.85 x its floor "
                f"{floor.throughput:.0f} frames/s ({row.throughput / floor.throughput:.2f} x), "
-               f"{got.errors} errors: {'PASS' if ok else 'FAIL'}")
+               f"{got.errors} errors: {'PASS' if ok else 'FAIL'} (server + client CPU "
+               f"{per_frame_ms:.2f} ms per frame: {os.cpu_count()} fully busy cores would "
+               f"sustain at most {ceiling:.0f} frames/s = "
+               f"{ceiling / floor.throughput:.2f} x the floor)")
     return [floor, row], verdict
 
 

@@ -37,11 +37,17 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
     assert "transport only: http GET /v2/health/live" in names
     assert "transport only: grpc ServerLive" in names
     assert "rig_stream, 1 stream, window 2" in names
-    cpu = {n: r.rstrip(" |").rsplit("|", 1)[1].strip() for n, r in zip(names, rows, strict=True)}
+    header_line = next(line for line in out.splitlines() if line.startswith("| client |"))
+    header = [c.strip() for c in header_line.split("|")]
+    cells = {n: [c.strip() for c in r.split("|")] for n, r in zip(names, rows, strict=True)}
+    cpu = {n: c[header.index("server CPU ms/req")] for n, c in cells.items()}
+    client = {n: c[header.index("client CPU ms/req")] for n, c in cells.items()}
     assert cpu["floor (ORT run, batch 1)"] == "n/a"  # floors run outside the server
     assert cpu["stream floor (decode+preprocess+run)"] == "n/a"
+    assert client["floor (ORT run, batch 1)"] == "n/a"
     # The server's CPU clock ticks at 10 ms: summed over the rows it has certainly moved.
     assert sum(float(v) for v in cpu.values() if v != "n/a") > 0
+    assert all(float(client[n]) > 0 for n in names if n.startswith(("kserve", "rig_stream")))
     verdicts = [line for line in out.splitlines() if line.startswith("- ")]
     expected = ["KServe binary p50 at concurrency 1", "gRPC unary p50 at concurrency 1",
                 "KServe binary throughput at concurrency 2",
@@ -51,6 +57,7 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
         assert line.startswith(f"- {start}"), line
         assert re.search(r": (PASS|FAIL)", line), line
     assert "0 errors" in verdicts[4]
+    assert re.search(r"fully busy cores would sustain at most \d+ frames/s", verdicts[4])
 
 
 def test_perf_analyzer_rows_come_from_the_real_tool(tiny_repo: Path,
@@ -66,11 +73,12 @@ def test_perf_analyzer_rows_come_from_the_real_tool(tiny_repo: Path,
     rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
             for r in capsys.readouterr().out.splitlines() if r.startswith("| ")}
     for name in ("perf_analyzer http", "perf_analyzer grpc"):
-        concurrency, p50, _, _, per_s, _, cpu = rows[name]
+        concurrency, p50, _, _, per_s, _, cpu, client_cpu = rows[name]
         assert concurrency == "1"
         assert float(p50) > 0
         assert float(per_s) > 0
         assert cpu != "n/a"  # requests counted from the server's own statistics
+        assert float(client_cpu) > 0  # perf_analyzer's own CPU, as a child process
 
 
 def test_cpu_seconds_of_a_process_grow_with_its_work() -> None:
