@@ -18,8 +18,9 @@ import time
 
 from fastapi import FastAPI
 from rigserve.sensors.errors import SensorError
-from rigserve.server.errors import ModelNotFound, ServerError, from_sensor_error
+from rigserve.server.errors import ModelNotFound, ServerError
 from rigserve.server.model_info import VERSION
+from rigserve.server.rest.handlers import describe
 from rigserve.server.rest.kserve_codec import build_response, decompress, parse_request
 from rigserve.server.rest.security import ApiKeyMiddleware, BodyLimitMiddleware
 from rigserve.server.service import InferenceService
@@ -64,16 +65,12 @@ async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -
 
 def _error(service: InferenceService, model: str, exc: Exception
            ) -> tuple[int, bytes, dict[str, str]]:
-    if isinstance(exc, SensorError):
-        exc = from_sensor_error(exc)
-    if isinstance(exc, ServerError):
-        status, message, headers = exc.http_status, exc.message, exc.headers()
-        if status >= 500:
-            logger.error("POST infer on %s: %s", model, message)
-    else:  # a bug, not the client's fault: log the traceback, answer without internals
+    status, message, headers = describe(exc)
+    if not isinstance(exc, (ServerError, SensorError)):
+        # A bug, not the client's fault: log the traceback, answer without internals.
         logger.error("unhandled error in infer on %s", model, exc_info=exc)
-        status, message, headers = 500, f"internal error ({type(exc).__name__}); see the " \
-            "server log", {}
+    elif status >= 500:
+        logger.error("POST infer on %s: %s", model, message)
     service.record_rejected(PROTOCOL, model, exc)
     return status, json.dumps({"error": message}).encode(), {
         "content-type": "application/json", **{k.lower(): v for k, v in headers.items()}}

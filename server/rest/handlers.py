@@ -33,6 +33,16 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def describe(exc: BaseException) -> tuple[int, str, dict[str, str]]:
+    """Status, message and headers an exception is answered with (also used by the
+    infer fast path, which answers outside FastAPI)."""
+    if isinstance(exc, SensorError):
+        exc = from_sensor_error(exc)
+    if isinstance(exc, ServerError):
+        return exc.http_status, exc.message, exc.headers()
+    return 500, f"internal error ({type(exc).__name__}); see the server log", {}
+
+
 def _record(request: Request, exc: BaseException) -> None:
     service = getattr(request.app.state, "service", None)
     if service is not None and request.url.path.endswith("/infer"):
@@ -75,7 +85,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # A bug, not the client's fault: log the traceback, answer without internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     _record(request, exc)
-    return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+    return error_response(*describe(exc))
 
 
 def install_exception_handlers(app: FastAPI) -> None:
