@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +106,10 @@ def _rig_frame(seq: int, t: float, sensors: Mapping[str, bytes]) -> rig_pb.RigFr
 
 
 def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames: int = 300,
-                window: int = 4, warmup: int = 20) -> LoadResult:
-    """``frames`` (MM-Fi file bytes per sensor) are cycled for ``warmup + n_frames`` frames."""
+                window: int = 4, warmup: int = 20,
+                on_warm: Callable[[], None] = lambda: None) -> LoadResult:
+    """``frames`` (MM-Fi file bytes per sensor) are cycled for ``warmup + n_frames`` frames;
+    ``on_warm`` is called when the timed part starts (the last warm-up answer is in)."""
     slots = threading.Semaphore(window)
     sent_at: dict[int, float] = {}
     result = LoadResult()
@@ -128,6 +130,7 @@ def stream_load(target: str, frames: Sequence[Mapping[str, bytes]], *, n_frames:
             for _ in range(1 + len(answer.dropped_sequences)):
                 slots.release()
             if answer.sequence == warmup - 1:  # timing starts once warm
+                on_warm()
                 start, cpu0 = now, time.process_time()
             if answer.sequence < warmup:
                 continue
@@ -172,9 +175,11 @@ def stream_floor(engine: Any, files: Mapping[str, bytes], *, spec: Any,
 
 
 def stream_vs_floor(repo: Path, engine: Any, files: Mapping[str, bytes], grpc_port: int, *,
-                    n_frames: int, window: int) -> tuple[LoadResult, LoadResult]:
+                    n_frames: int, window: int,
+                    on_warm: Callable[[], None] = lambda: None) -> tuple[LoadResult, LoadResult]:
     """(stream floor, one windowed rig stream) for ``files`` against the server at
-    ``grpc_port``; the floor uses ``engine`` and the repository's preprocessing."""
+    ``grpc_port``; the floor uses ``engine`` and the repository's preprocessing;
+    ``on_warm`` as in :func:`stream_load`."""
     from rigserve.export.manifest import load_manifest
     from rigserve.sensors.preprocess import PreprocessSpec
 
@@ -183,7 +188,8 @@ def stream_vs_floor(repo: Path, engine: Any, files: Mapping[str, bytes], grpc_po
                          spec=PreprocessSpec.from_dict(dict(manifest.preprocessing)),
                          inputs={m: manifest.modalities[m].input for m in files},
                          n_frames=n_frames)
-    got = stream_load(f"127.0.0.1:{grpc_port}", [files], n_frames=n_frames, window=window)
+    got = stream_load(f"127.0.0.1:{grpc_port}", [files], n_frames=n_frames, window=window,
+                      on_warm=on_warm)
     return floor, got
 
 

@@ -355,12 +355,13 @@ def _stream_rows(args: argparse.Namespace, target: Target, engine: Any, pid: int
         return [], None
     from rigserve.bench._grpc_load import stream_vs_floor
 
-    cpu0 = _cpu_s(pid)
+    warm_cpu: list[float] = []  # the server's CPU once the stream's warm-up is answered
     fl, got = stream_vs_floor(args.repo, engine, target.files, target.grpc_port,
-                              n_frames=max(50, args.requests // 2), window=args.stream_window)
+                              n_frames=max(50, args.requests // 2), window=args.stream_window,
+                              on_warm=lambda: warm_cpu.append(_cpu_s(pid)))
     floor = Row("stream floor (decode+preprocess+run)", 1, fl.latencies_s, fl.duration_s)
     row = Row(f"rig_stream, 1 stream, window {args.stream_window}", 1, got.latencies_s,
-              got.duration_s, _cpu_s(pid) - cpu0, client_cpu_s=got.client_cpu_s)
+              got.duration_s, _cpu_s(pid) - warm_cpu[0], client_cpu_s=got.client_cpu_s)
     # Answered frames only: a dropped frame was not sustained.
     ok = row.throughput >= 0.85 * floor.throughput and got.errors == 0
     # What the cores could give at best: every core busy, server + client CPU per frame.
