@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput
 from rigserve.server.tensors import kserve_dtype, numpy_dtype
 
@@ -54,7 +55,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
                                f"integer no larger than the body ({len(body)} bytes)")
         json_len = int(header_length)
     try:
-        head = json.loads(body[:json_len]) if json_len else None
+        head = jsonio.loads(memoryview(body)[:json_len]) if json_len else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"request JSON is not valid: {exc}") from exc
     if not isinstance(head, dict):
@@ -162,7 +163,7 @@ def build_response(model: str, version: str, request: InferRequest,
         head["id"] = request.id
     if parameters:
         head["parameters"] = dict(parameters)
-    header = json.dumps(head, separators=(",", ":")).encode()
+    header = jsonio.dumps(head)
     if not blobs:
         return header, None
     return header + b"".join(blobs), len(header)

@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from rigserve.sensors.specs import MODALITIES
+from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput
 from rigserve.server.rest.deps import get_service
 from rigserve.server.router import RawFrame
@@ -93,7 +93,7 @@ def _nested(name: str, data: Any, dtype: str | None) -> np.ndarray:
 
 async def _frames_from_json(request: Request) -> tuple[dict[str, RawFrame], list[str]]:
     try:
-        body = json.loads(await request.body())
+        body = jsonio.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"request JSON is not valid: {exc}") from exc
     if not isinstance(body, dict) or not isinstance(body.get("frames"), dict):
@@ -137,7 +137,7 @@ def _answer(rig_id: str, pred: RigPrediction, t0: float) -> dict[str, Any]:
 
 
 @router.post("/rigs/{rig_id}/infer")
-async def infer(request: Request, rig_id: str) -> JSONResponse:
+async def infer(request: Request, rig_id: str) -> Response:
     """Pose (17×3 m) and action from the frames present; see the module docstring."""
     t0 = time.perf_counter()
     if len(rig_id) > _MAX_ID:
@@ -153,4 +153,4 @@ async def infer(request: Request, rig_id: str) -> JSONResponse:
         raise InvalidInput(f"Content-Type {ctype!r} is not accepted; send application/json "
                            "or multipart/form-data")
     pred = await service.infer_frames(frames, protocol=PROTOCOL, rig_id=rig_id, stale=stale)
-    return JSONResponse(_answer(rig_id, pred, t0))
+    return Response(jsonio.dumps(_answer(rig_id, pred, t0)), media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -126,3 +127,17 @@ def test_binary_request_without_content_type_is_accepted(live: ServerHandle,
     joints = np.frombuffer(r.content[n:n + 2 * 17 * 3 * 4], np.float32).reshape(2, 17, 3)
     np.testing.assert_allclose(joints, _reference(tiny_repo, "mmwave", {"mmwave": arr})[0],
                                atol=1e-6)
+
+
+def test_json_bodies_with_nan_tokens_reach_the_check_that_names_them() -> None:
+    # orjson refuses NaN/Infinity tokens; Python's json.dumps writes them, so the parser
+    # falls back to the standard library for exactly those bodies.
+    from rigserve.server import jsonio
+
+    assert jsonio.loads(b'{"a": [1.5, 2]}') == {"a": [1.5, 2]}
+    values = jsonio.loads(b'{"data": [NaN, Infinity, -Infinity]}')["data"]
+    assert np.isnan(values[0])
+    assert values[1:] == [np.inf, -np.inf]
+    with pytest.raises(json.JSONDecodeError):
+        jsonio.loads(b'{"data": [1, 2')
+    assert jsonio.dumps({"x": [float("nan")]}) == b'{"x":[null]}'  # never a bare NaN
