@@ -1,10 +1,11 @@
-"""Serving latency and throughput (REST JSON/multipart, KServe v2 binary) against the raw ORT floor.
+"""Serving latency and throughput (REST, KServe v2 HTTP and gRPC, rig stream) vs the ORT floor.
 
 Starts `rigserve serve REPO` as its own process on free loopback ports, drives it with
 each load-generator client at several concurrencies (closed loop: every client sends its
 next request when the previous answer arrives) and reports p50/p95/p99 latency,
-throughput and the server process's CPU time per request (user + system, all threads:
-unlike wall-clock figures it barely moves when other work shares the machine). In the
+throughput, the server process's CPU time per request (user + system, all threads:
+unlike wall-clock figures it barely moves when other work shares the machine) and the
+load generator's, since both share the machine the floor has to itself. In the
 same run it measures the floor: ONNX Runtime's `run` on the same engine file with the
 same threads at batch 1, no server. Targets (issues 5 and 6): at concurrency 1, KServe
 binary p50 <= floor p50 + 1 ms and gRPC unary p50 <= floor p50 + 0.5 ms; at saturation
@@ -12,11 +13,13 @@ binary p50 <= floor p50 + 1 ms and gRPC unary p50 <= floor p50 + 0.5 ms; at satu
 with a window of frames in flight must sustain >= 0.85 x its own floor: decode, validate,
 preprocess and run each frame's MM-Fi files in one thread (the work the stream cannot
 skip; the raw-ORT floor excludes it). `--soak-seconds` adds a long run that samples the
-server's RSS (must stay < 400 MB and not grow). Two kinds of rows explain the rest: each
-protocol's round trip with no inference (a health probe: the fixed cost every request
-pays on this machine), and Triton's perf_analyzer (C++) driving the same model over HTTP
-and gRPC, whose client competes far less for the cores than a Python one. Client loops
-run on uvloop when it is installed, so the load generator's own overhead stays small.
+server's RSS (must stay < 400 MB and not grow); the stream's verdict also states the most
+frames/s the cores could give at the CPU it measured per frame. Two kinds of rows explain
+the rest: each protocol's round trip with no inference (a health probe: the fixed cost
+every request pays on this machine), and Triton's perf_analyzer (C++) driving the same
+model over HTTP and gRPC, whose client competes far less for the cores than a Python
+one. Client loops run on uvloop when it is installed, so the load generator's own
+overhead stays small.
 
 Clients live in a registry (:data:`CLIENTS`); the gRPC rows register theirs with
 ``CLIENTS.register``. A client makes one request per :meth:`LoadClient.call` over a
