@@ -243,8 +243,9 @@ class InferenceService:
         """Count a request that failed before reaching the service (e.g. unparsable body)."""
         if getattr(exc, "_rigserve_counted", False):
             return
-        self.metrics.observe_request(protocol, model if model in self._models() else "other",
-                                     "none", self.code_label(protocol, exc), 0.0)
+        known = model if model in self._models() else "other"
+        self.metrics.observe_request(protocol, known, "none", self.code_label(protocol, exc), 0.0)
+        self.stats.record_failure(known, 0.0)
 
     @staticmethod
     def code_label(protocol: str, exc: BaseException) -> str:

@@ -163,6 +163,12 @@ def test_model_statistics_count_each_answered_request(client: tgrpc.InferenceSer
     assert after.inference_count - before.inference_count == 6  # rows
     assert after.execution_count - before.execution_count == 3  # one at a time: 3 runs
     assert after.last_inference > 0
+    bad = tgrpc.InferInput("lidar", [1, 255, 4], "FP32")  # wrong shape: refused, counted
+    bad.set_data_from_numpy(np.zeros((1, 255, 4), np.float32))
+    with pytest.raises(InferenceServerException):
+        client.infer("rig.lidar+wifi", [bad])
+    fails = stats("rig.lidar+wifi").inference_stats.fail.count - s1.fail.count
+    assert fails == 1
     with pytest.raises(InferenceServerException, match="unknown model"):
         client.get_inference_statistics("nope")
     every = {m.name for m in client.get_inference_statistics("").model_stats}
