@@ -41,9 +41,13 @@ logger = logging.getLogger(__name__)
 class BatchResult:
     outputs: dict[str, np.ndarray]
     queue_s: float
-    compute_s: float  # the engine run, seconds
     batch_rows: int
     times: ComputeTimes = field(default_factory=ComputeTimes)  # input/infer/output split
+
+    @property
+    def compute_s(self) -> float:
+        """The engine run, seconds."""
+        return self.times.infer_s
 
 
 @dataclass
@@ -136,10 +140,9 @@ class DynamicBatcher:
         finally:
             with self._cond:
                 self._running -= 1
-        compute = time.perf_counter() - started
-        times = ComputeTimes(0.0, compute, 0.0)
-        self._note(compute, rows, [0.0], [model], times)
-        return BatchResult(outputs, 0.0, compute, rows, times)
+        times = ComputeTimes(0.0, time.perf_counter() - started, 0.0)
+        self._note(rows, [0.0], [model], times)
+        return BatchResult(outputs, 0.0, rows, times)
 
     async def close(self) -> None:
         """Stop accepting, finish everything queued, stop the engine threads."""
@@ -205,23 +208,22 @@ class DynamicBatcher:
                 parts.append({k: v[offset:offset + i.rows] for k, v in outputs.items()})
                 offset += i.rows
             times = ComputeTimes(t_in - started, t_run - t_in, time.perf_counter() - t_run)
-            compute = t_run - t_in
-            self._note(compute, offset, [started - i.enqueued for i in batch],
+            self._note(offset, [started - i.enqueued for i in batch],
                        [i.model for i in batch], times)
         except Exception as exc:
             logger.exception("engine %s failed on a batch of %d", self.engine.name, len(batch))
             _deliver_soon(batch, exc)
             return
-        _deliver_soon(batch, [BatchResult(p, started - i.enqueued, compute, offset, times)
+        _deliver_soon(batch, [BatchResult(p, started - i.enqueued, offset, times)
                               for i, p in zip(batch, parts, strict=True)])
 
-    def _note(self, compute: float, rows: int, queued: list[float], models: list[str],
+    def _note(self, rows: int, queued: list[float], models: list[str],
               times: ComputeTimes) -> None:
         """Running mean of compute time (for Retry-After and the inline rule), metrics and
         Triton statistics for one execution."""
-        self._avg_compute_s = 0.9 * self._avg_compute_s + 0.1 * compute
+        self._avg_compute_s = 0.9 * self._avg_compute_s + 0.1 * times.infer_s
         m = self._metrics.engine(self.engine.name)
-        m.compute.observe(compute)
+        m.compute.observe(times.infer_s)
         m.batch_size.observe(rows)
         for q in queued:
             m.queue.observe(q)
