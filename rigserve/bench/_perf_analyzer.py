@@ -68,25 +68,21 @@ def input_data(tensors: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def measure(pa: PerfAnalyzer, *, protocol: str, port: int, model: str,
-            tensors: dict[str, np.ndarray], concurrency: list[int],
-            requests: int) -> list[PerfResult]:
-    """Closed-loop runs at each ``concurrency`` (``requests`` per measurement window)."""
+            tensors: dict[str, np.ndarray], concurrency: int, requests: int) -> PerfResult:
+    """One closed-loop run at ``concurrency`` (``requests`` per measurement window)."""
     with tempfile.TemporaryDirectory() as tmp:
         data = input_data(tensors, Path(tmp) / "data.json")
         report = Path(tmp) / "report.csv"
-        results = []
-        for c in concurrency:  # one run per level: perf_analyzer's ranges are arithmetic
-            cmd = [pa.exe, "-m", model, "-u", f"127.0.0.1:{port}", "-i", protocol,
-                   "--input-data", str(data), "--concurrency-range", str(c),
-                   "--measurement-mode", "count_windows",
-                   "--measurement-request-count", str(requests), "-f", str(report)]
-            run = subprocess.run(cmd, capture_output=True, text=True, env=pa.env,
-                                 timeout=600, check=False)
-            if run.returncode != 0:
-                raise RuntimeError(f"perf_analyzer failed at concurrency {c}: "
-                                   f"{(run.stdout + run.stderr)[-800:]}")
-            (row,) = list(csv.DictReader(report.open()))
-            results.append(PerfResult(
-                c, float(row["Inferences/Second"]), int(row["p50 latency"]) / 1e3,
-                int(row["p95 latency"]) / 1e3, int(row["p99 latency"]) / 1e3))
-    return results
+        cmd = [pa.exe, "-m", model, "-u", f"127.0.0.1:{port}", "-i", protocol,
+               "--input-data", str(data), "--concurrency-range", str(concurrency),
+               "--measurement-mode", "count_windows",
+               "--measurement-request-count", str(requests), "-f", str(report)]
+        run = subprocess.run(cmd, capture_output=True, text=True, env=pa.env, timeout=600,
+                             check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"perf_analyzer failed at concurrency {concurrency}: "
+                               f"{(run.stdout + run.stderr)[-800:]}")
+        (row,) = list(csv.DictReader(report.open()))
+    return PerfResult(concurrency, float(row["Inferences/Second"]),
+                      int(row["p50 latency"]) / 1e3, int(row["p95 latency"]) / 1e3,
+                      int(row["p99 latency"]) / 1e3)

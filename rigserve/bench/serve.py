@@ -341,9 +341,9 @@ def _perf_analyzer_rows(args: argparse.Namespace, target: Target, pid: int
             continue
         for level in levels:
             cpu0, n0, kids0 = _cpu_s(pid), _served(target.http_port), _children_cpu_s()
-            (res,) = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
-                                            tensors=target.tensors, concurrency=[level],
-                                            requests=args.requests)
+            res = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
+                                         tensors=target.tensors, concurrency=level,
+                                         requests=args.requests)
             rows.append(Row(f"perf_analyzer {protocol}", level, [], 0.0, _cpu_s(pid) - cpu0,
                             summary=(res.p50_ms, res.p95_ms, res.p99_ms, res.throughput),
                             served=_served(target.http_port) - n0,

@@ -10,36 +10,22 @@ ships in the tritonclient wheel; it needs libb64 (Debian's libb64-0d) and libcud
 from __future__ import annotations
 
 import csv
-import importlib.util
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from rigserve.bench._perf_analyzer import PerfAnalyzer, locate
 from tests.server.live_server import ServerHandle, serve_in_thread
 
 
-def _perf_analyzer() -> tuple[str, dict[str, str]]:
-    """The binary and an environment it loads in; skips, saying why, when it cannot run."""
-    exe = shutil.which("perf_analyzer", path=str(Path(sys.executable).parent)) \
-        or shutil.which("perf_analyzer")
-    if exe is None:
-        pytest.skip("perf_analyzer not found (it ships in the tritonclient wheel)")
-    env = dict(os.environ)
-    spec = importlib.util.find_spec("nvidia.cuda_runtime")
-    if spec is not None and spec.submodule_search_locations:
-        lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(lib),
-                                                               env.get("LD_LIBRARY_PATH")]))
-    probe = subprocess.run([exe, "--version"], capture_output=True, text=True, env=env,
-                           timeout=30, check=False)
-    if "error while loading shared libraries" in probe.stderr:
-        pytest.skip(f"perf_analyzer cannot load: {probe.stderr.strip()}")
-    return exe, env
+def _perf_analyzer() -> PerfAnalyzer:
+    """The binary, in an environment it loads in; skips, saying why, when it cannot run."""
+    found = locate()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +37,15 @@ def both(tiny_repo: Path) -> Iterator[ServerHandle]:
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_perf_analyzer_measures_rig_with_server_side_statistics(
         both: ServerHandle, protocol: str, tmp_path: Path) -> None:
-    exe, env = _perf_analyzer()
+    pa = _perf_analyzer()
     port = both.http_port if protocol == "http" else both.grpc_port
     report = tmp_path / "report.csv"
     # No -x: perf_analyzer must find the version itself from the statistics.
-    cmd = [exe, "-m", "rig", "-u", f"127.0.0.1:{port}", "-i", protocol,
+    cmd = [pa.exe, "-m", "rig", "-u", f"127.0.0.1:{port}", "-i", protocol,
            "--input-data", "zero", "--concurrency-range", "1:2",
            "--measurement-mode", "count_windows", "--measurement-request-count", "40",
            "--stability-percentage", "100", "--max-trials", "5", "-f", str(report)]
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180,
+    run = subprocess.run(cmd, capture_output=True, text=True, env=pa.env, timeout=180,
                          check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "Server:" in run.stdout
