@@ -50,15 +50,12 @@ def _record(request: Request, exc: BaseException) -> None:
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServerError)
+    # ServerError and SensorError: the client's mistake or a known server state.
     _record(request, exc)
-    if exc.http_status >= 500:
-        logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(exc.http_status, exc.message, exc.headers())
-
-
-async def _sensor_error(request: Request, exc: Exception) -> JSONResponse:
-    return await _server_error(request, from_sensor_error(exc))
+    status, message, headers = describe(exc)
+    if status >= 500:
+        logger.error("%s %s: %s", request.method, request.url.path, message)
+    return error_response(status, message, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -90,7 +87,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServerError, _server_error)
-    app.add_exception_handler(SensorError, _sensor_error)
+    app.add_exception_handler(SensorError, _server_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
