@@ -7,6 +7,7 @@ tensors fit an engine, so REST and gRPC reject the same things with the same wor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,15 @@ KSERVE_TO_NUMPY: dict[str, str] = {v: k for k, v in NUMPY_TO_KSERVE.items()}
 NUMPY_TO_TRITON: dict[str, str] = {
     k: "TYPE_STRING" if v == "BYTES" else f"TYPE_{v}" for k, v in NUMPY_TO_KSERVE.items()
 }
+#: The same table keyed by native-order dtype: one dict lookup on the request path,
+#: where ``np.dtype.name`` costs microseconds per tensor.
+_KSERVE_BY_DTYPE: dict[np.dtype[Any], str] = {np.dtype(k): v for k, v in NUMPY_TO_KSERVE.items()}
 
 
 def kserve_dtype(numpy_dtype: str | np.dtype) -> str:
+    found = _KSERVE_BY_DTYPE.get(np.dtype(numpy_dtype))
+    if found is not None:
+        return found
     name = np.dtype(numpy_dtype).name
     try:
         return NUMPY_TO_KSERVE[name]
@@ -72,7 +79,7 @@ def array_from_le_bytes(data: bytes, dtype: np.dtype[Any], shape: Sequence[int],
     """
     dims = tensor_shape(shape, what)
     wire = np.dtype(dtype).newbyteorder("<")
-    expected = int(np.prod(dims, dtype=np.int64)) * wire.itemsize
+    expected = math.prod(dims) * wire.itemsize
     if len(data) != expected:
         raise InvalidInput(f"{what}: {type_name} tensor of shape {list(dims)} needs {expected} "
                            f"{unit}, got {len(data)}")

@@ -9,6 +9,7 @@ for INT8/16/32, ``uint_contents`` for UINT8/16/32, ``fp32_contents`` also carrie
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def decode_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np
         return array_from_le_bytes(raw, dt.dtype, shape, what=f"input {name!r}",
                                    type_name=dt.name, unit="raw bytes")
     dims = tensor_shape(shape, f"input {name!r}")
-    count = int(np.prod(dims, dtype=np.int64))
+    count = math.prod(dims)
     return _decode_bytes_elements(raw, count, name).reshape(dims)
 
 
@@ -88,7 +89,7 @@ def decode_contents(name: str, datatype: str, shape: Sequence[int],
     dt = _lookup(datatype, name)
     dims = tensor_shape(shape, f"input {name!r}")
     values = list(getattr(contents, dt.contents_field))
-    count = int(np.prod(dims, dtype=np.int64))
+    count = math.prod(dims)
     if len(values) != count:
         raise InvalidInput(f"input {name!r}: shape {list(dims)} needs {count} values in "
                            f"contents.{dt.contents_field}, got {len(values)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     if dtype == np.dtype(object):
         raise InvalidInput(f"input {name}: BYTES tensors are not accepted; the rig models take "
                            "FP32 tensors")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     params = spec.get("parameters") or {}
     _reject_unsupported(params)
     size = params.get("binary_data_size")

@@ -52,3 +52,20 @@ def test_negative_dimensions_are_refused_before_bytes_are_counted() -> None:
     with pytest.raises(InvalidInput,
                        match=r"^input 'lidar': shape \[-1, 3\] has a negative dimension"):
         decode_raw("lidar", "FP32", [-1, 3], b"")
+
+
+def test_a_shape_whose_element_count_overflows_int64_is_refused_not_wrapped() -> None:
+    # 2**32 * 2**32 elements wrap to 0 in int64, which would "match" an empty payload.
+    with pytest.raises(InvalidInput, match=r"needs 18446744073709551616 raw bytes, got 0$"):
+        decode_raw("x", "UINT8", [2**32, 2**32], b"")
+
+
+def test_kserve_datatype_names_any_byte_order_and_refuses_what_it_has_no_name_for() -> None:
+    from rigserve.server.tensors import kserve_dtype
+
+    for spelled in (np.float32, "float32", "<f4", ">f4", np.dtype("=f4")):
+        assert kserve_dtype(spelled) == "FP32"
+    assert kserve_dtype(">u2") == "UINT16"
+    assert kserve_dtype(np.dtype(object)) == "BYTES"
+    with pytest.raises(InvalidInput, match=r"numpy dtype complex64 has no KServe v2 datatype"):
+        kserve_dtype(np.complex64)

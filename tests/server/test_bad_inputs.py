@@ -92,6 +92,14 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      r"'data' holds 2 values but shape \[1, 256, 4\] needs 1024"),
     ("kserve-binary-size", "/v2/models/rig/infer", _binary(BAD_SIZE_HEAD, b"\0" * 8), 400,
      r"input wifi: binary_data_size 8 does not match shape \[1, 3, 114, 10\]"),
+    # 2**32 * 2**32 elements wrap to 0 in int64 and would "match" an empty payload.
+    ("kserve-shape-overflow-json", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [2**32, 2**32], data=[])}, 400,
+     r"'data' holds 0 values but shape \[4294967296, 4294967296\] needs 18446744073709551616"),
+    ("kserve-shape-overflow-binary", "/v2/models/rig/infer", _binary({"inputs": [{
+        "name": "lidar", "shape": [2**32, 2**32], "datatype": "FP32",
+        "parameters": {"binary_data_size": 0}}]}, b""), 400,
+     r"input lidar: binary_data_size 0 does not match shape \[4294967296, 4294967296\]"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
