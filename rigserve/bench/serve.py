@@ -18,8 +18,10 @@ frames/s the cores could give at the CPU it measured per frame. Two kinds of row
 the rest: each protocol's round trip with no inference (a health probe: the fixed cost
 every request pays on this machine), and Triton's perf_analyzer (C++) driving the same
 model over HTTP and gRPC, whose client competes far less for the cores than a Python
-one. Client loops run on uvloop when it is installed, so the load generator's own
-overhead stays small.
+one. A third kind bounds the gRPC target: gRPC unary at concurrency 1 against a bare
+grpcio server on the same engine (`_bare_grpc`: decode, run, encode, nothing of
+rigserve), the least any Python gRPC front end costs here. Client loops run on uvloop
+when it is installed, so the load generator's own overhead stays small.
 
 Clients live in a registry (:data:`CLIENTS`); the gRPC rows register theirs with
 ``CLIENTS.register``. A client makes one request per :meth:`LoadClient.call` over a
@@ -195,6 +197,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transport", action=argparse.BooleanOptionalAction, default=True,
                    help="rows for each protocol's no-inference round trip (health probes) "
                         "at concurrency 1: the fixed cost the inference rows include")
+    p.add_argument("--bare", action=argparse.BooleanOptionalAction, default=True,
+                   help="gRPC unary rows at concurrency 1 against a bare grpcio server on "
+                        "the same engine (decode, run, encode, nothing else): the least a "
+                        "Python gRPC front end costs on this machine")
     p.add_argument("--perf-analyzer", action=argparse.BooleanOptionalAction, default=True,
                    help="rows from Triton's perf_analyzer (C++ client) over HTTP and gRPC at "
                         "every level; skipped with the reason when it cannot run here")
@@ -340,15 +346,58 @@ def _perf_analyzer_rows(args: argparse.Namespace, target: Target, pid: int
         if port is None:
             continue
         for level in levels:
-            cpu0, n0, kids0 = _cpu_s(pid), _served(target.http_port), _children_cpu_s()
-            res = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
-                                         tensors=target.tensors, concurrency=level,
-                                         requests=args.requests)
-            rows.append(Row(f"perf_analyzer {protocol}", level, [], 0.0, _cpu_s(pid) - cpu0,
-                            summary=(res.p50_ms, res.p95_ms, res.p99_ms, res.throughput),
-                            served=_served(target.http_port) - n0,
-                            client_cpu_s=_children_cpu_s() - kids0))
+            rows.append(_perf_analyzer_row(
+                pa, f"perf_analyzer {protocol}", protocol=protocol, port=port, level=level,
+                requests=args.requests, tensors=target.tensors, pid=pid,
+                served=lambda: _served(target.http_port)))
     return rows, None
+
+
+def _perf_analyzer_row(pa: Any, name: str, *, protocol: str, port: int, level: int,
+                       requests: int, tensors: dict[str, np.ndarray], pid: int,
+                       served: Callable[[], int]) -> Row:
+    """One perf_analyzer run against the server ``pid`` (``served``: its answered count)."""
+    from rigserve.bench import _perf_analyzer
+
+    cpu0, n0, kids0 = _cpu_s(pid), served(), _children_cpu_s()
+    res = _perf_analyzer.measure(pa, protocol=protocol, port=port, model="rig",
+                                 tensors=tensors, concurrency=level, requests=requests)
+    return Row(name, level, [], 0.0, _cpu_s(pid) - cpu0,
+               summary=(res.p50_ms, res.p95_ms, res.p99_ms, res.throughput),
+               served=served() - n0, client_cpu_s=_children_cpu_s() - kids0)
+
+
+def _bare_rows(args: argparse.Namespace, target: Target, floor: Row
+               ) -> tuple[list[Row], str | None]:
+    """gRPC unary at concurrency 1 against a bare grpcio server on the same engine (see
+    `_bare_grpc`): grpcio's own share of the latency, measured without rigserve."""
+    if not args.bare or target.grpc_port is None:
+        return [], None
+    import dataclasses
+
+    from rigserve.bench import _perf_analyzer
+    from rigserve.bench._bare_grpc import bare_server, served_count
+
+    rows = []
+    with bare_server(args.repo, args.subset, args.threads) as (proc, port):
+        bare = dataclasses.replace(target, grpc_port=port)
+        cpu0, own0 = _cpu_s(proc.pid), time.process_time()
+        lat, wall = _run(_closed_loop(lambda: CLIENTS["kserve_grpc"](bare), 1, args.requests))
+        rows.append(Row("bare grpcio (no rigserve): kserve_grpc", 1, lat, wall,
+                        _cpu_s(proc.pid) - cpu0, client_cpu_s=time.process_time() - own0))
+        pa = _perf_analyzer.locate() if args.perf_analyzer else "--no-perf-analyzer"
+        if not isinstance(pa, str):
+            rows.append(_perf_analyzer_row(
+                pa, "bare grpcio (no rigserve): perf_analyzer grpc", protocol="grpc",
+                port=port, level=1, requests=args.requests, tensors=target.tensors,
+                pid=proc.pid, served=lambda: served_count(port)))
+    best = min(r.p50_ms for r in rows)
+    limit = floor.p50_ms + 0.5
+    note = (f"bare grpcio at concurrency 1 (decode, run, encode; nothing of rigserve): "
+            f"p50 {best:.3f} ms with the fastest client vs floor {floor.p50_ms:.3f} + 0.5 ms "
+            f"= {limit:.3f} ms: the gRPC unary target is "
+            f"{'within' if best <= limit else 'out of'} reach of a Python gRPC front end here")
+    return rows, note
 
 
 def _stream_rows(args: argparse.Namespace, target: Target, engine: Any, pid: int
@@ -410,12 +459,14 @@ def run(args: argparse.Namespace) -> int:
         stream, stream_verdict = _stream_rows(args, target, engine, proc.pid)
         soak = (_run(_soak(lambda: CLIENTS["kserve_binary"](target), args.soak_seconds,
                            proc.pid)) if args.soak_seconds > 0 else [])
+    bare, bare_note = _bare_rows(args, target, floor)  # the real server has stopped
     verdicts = _verdicts(rows, floor, levels)
     verdicts += [stream_verdict] if stream_verdict else []
     verdicts += [_soak_line(args, soak)] if soak else []
     verdicts += [tool_note] if tool_note else []
+    verdicts += [bare_note] if bare_note else []
     table = markdown_table(HEADERS, [r.cells(floor) for r in
-                                     [floor, *transport, *rows, *tool_rows, *stream]])
+                                     [floor, *transport, *rows, *tool_rows, *bare, *stream]])
     body = (f"Subset `{target.subset}`, {args.threads} ORT thread(s), {args.requests} requests "
             f"per row, closed loop; `x floor` is throughput over the batch-1 ORT floor's (the "
             f"stream rows: frames/s).\n\n{table}\n\n" + "\n".join(f"- {v}" for v in verdicts))

@@ -37,6 +37,7 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
     assert "transport only: http GET /v2/health/live" in names
     assert "transport only: grpc ServerLive" in names
     assert "rig_stream, 1 stream, window 2" in names
+    assert "bare grpcio (no rigserve): kserve_grpc" in names
     header_line = next(line for line in out.splitlines() if line.startswith("| client |"))
     header = [c.strip() for c in header_line.split("|")]
     cells = {n: [c.strip() for c in r.split("|")] for n, r in zip(names, rows, strict=True)}
@@ -51,13 +52,20 @@ def test_bench_serve_reports_every_client_the_floors_and_each_target(
     verdicts = [line for line in out.splitlines() if line.startswith("- ")]
     expected = ["KServe binary p50 at concurrency 1", "gRPC unary p50 at concurrency 1",
                 "KServe binary throughput at concurrency 2",
-                "gRPC unary throughput at concurrency 2", "rig stream:", "soak 1 s"]
+                "gRPC unary throughput at concurrency 2", "rig stream:", "soak 1 s",
+                "bare grpcio at concurrency 1"]
     assert len(verdicts) == len(expected)
     for line, start in zip(verdicts, expected, strict=True):
         assert line.startswith(f"- {start}"), line
+    for line in verdicts[:-1]:  # targets; the bare line bounds one of them
         assert re.search(r": (PASS|FAIL)", line), line
     assert "0 errors" in verdicts[4]
     assert re.search(r"fully busy cores would sustain at most \d+ frames/s", verdicts[4])
+    bare_p50 = float(cells["bare grpcio (no rigserve): kserve_grpc"][header.index("p50 ms")])
+    said = re.search(r"p50 ([\d.]+) ms with the fastest client .* target is "
+                     r"(within|out of) reach", verdicts[-1])
+    assert said, verdicts[-1]
+    assert float(said.group(1)) == pytest.approx(bare_p50, rel=0.01)  # the table rounds
 
 
 def test_perf_analyzer_rows_come_from_the_real_tool(tiny_repo: Path,
@@ -72,7 +80,8 @@ def test_perf_analyzer_rows_come_from_the_real_tool(tiny_repo: Path,
     assert serve.run(args) == 0
     rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
             for r in capsys.readouterr().out.splitlines() if r.startswith("| ")}
-    for name in ("perf_analyzer http", "perf_analyzer grpc"):
+    for name in ("perf_analyzer http", "perf_analyzer grpc",
+                 "bare grpcio (no rigserve): perf_analyzer grpc"):
         concurrency, p50, _, _, per_s, _, cpu, client_cpu = rows[name]
         assert concurrency == "1"
         assert float(p50) > 0
