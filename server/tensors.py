@@ -68,6 +68,20 @@ def tensor_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
     return dims
 
 
+#: numpy refuses an array whose non-zero dimensions multiply past what its byte count can
+#: index, even when a zero dimension leaves it empty; 8 bytes is the widest element here.
+MAX_ELEMENTS = np.iinfo(np.intp).max // 8
+
+
+def check_buildable(dims: Sequence[int], what: str) -> None:
+    """Refuse a shape numpy cannot build, such as ``[2**62, 2**62, 0]``. Only an empty
+    tensor gets here with one: a non-empty one's element count matched the data sent."""
+    extent = math.prod(d for d in dims if d)
+    if extent > MAX_ELEMENTS:
+        raise InvalidInput(f"{what}: shape {list(dims)} is too large: its non-zero dimensions "
+                           f"multiply to {extent} elements; at most {MAX_ELEMENTS} are accepted")
+
+
 def array_from_le_bytes(data: bytes, dtype: np.dtype[Any], shape: Sequence[int], *,
                         what: str, type_name: str, unit: str = "bytes") -> np.ndarray:
     """Row-major little-endian ``data`` as a native-byte-order array of ``shape``.
@@ -83,6 +97,7 @@ def array_from_le_bytes(data: bytes, dtype: np.dtype[Any], shape: Sequence[int],
     if len(data) != expected:
         raise InvalidInput(f"{what}: {type_name} tensor of shape {list(dims)} needs {expected} "
                            f"{unit}, got {len(data)}")
+    check_buildable(dims, what)
     # (count,) little-endian -> declared shape, copied to native order for the engines.
     return np.frombuffer(data, dtype=wire).reshape(dims).astype(wire.newbyteorder("="))
 

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.server.errors import InvalidInput
-from rigserve.server.tensors import array_from_le_bytes, kserve_dtype, numpy_dtype, tensor_shape
+from rigserve.server.tensors import (
+    array_from_le_bytes,
+    check_buildable,
+    kserve_dtype,
+    numpy_dtype,
+    tensor_shape,
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,9 @@ def decode_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np
                                    type_name=dt.name, unit="raw bytes")
     dims = tensor_shape(shape, f"input {name!r}")
     count = math.prod(dims)
-    return _decode_bytes_elements(raw, count, name).reshape(dims)
+    elements = _decode_bytes_elements(raw, count, name)
+    check_buildable(dims, f"input {name!r}")
+    return elements.reshape(dims)
 
 
 def decode_contents(name: str, datatype: str, shape: Sequence[int],
@@ -93,6 +101,7 @@ def decode_contents(name: str, datatype: str, shape: Sequence[int],
     if len(values) != count:
         raise InvalidInput(f"input {name!r}: shape {list(dims)} needs {count} values in "
                            f"contents.{dt.contents_field}, got {len(values)}")
+    check_buildable(dims, f"input {name!r}")
     if dt.name == "BYTES":
         return np.array(values, dtype=object).reshape(dims)
     return np.asarray(values, dtype=dt.dtype.newbyteorder("=")).reshape(dims)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput
-from rigserve.server.tensors import kserve_dtype, numpy_dtype
+from rigserve.server.tensors import check_buildable, kserve_dtype, numpy_dtype
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -122,6 +122,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         if offset + size > len(binary):
             raise InvalidInput(f"input {name}: binary data is truncated ({len(binary) - offset} "
                                f"bytes left, {size} needed)")
+        check_buildable(shape, f"input {name}")
         # Little-endian on the wire (Triton); copy so the array owns aligned memory.
         arr = np.frombuffer(binary[offset:offset + size], dtype=dtype.newbyteorder("<")).copy()
         return name, arr.astype(dtype, copy=False).reshape(shape), size
@@ -135,6 +136,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     if arr.size != count:
         raise InvalidInput(f"input {name}: 'data' holds {arr.size} values but shape {shape} "
                            f"needs {count}")
+    check_buildable(shape, f"input {name}")
     return name, arr.reshape(shape), 0
 
 

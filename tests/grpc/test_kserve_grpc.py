@@ -121,6 +121,27 @@ def test_wrong_raw_byte_count_is_invalid_argument(grpc_live: LiveGrpc) -> None:
     assert "needs 4096 raw bytes, got 12" in info.value.details()
 
 
+def _invalid_argument(grpc_live: LiveGrpc, request: object) -> str:
+    import grpc
+    from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(grpc_live.target) as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    return str(info.value.details())
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "contents"])
+def test_an_empty_tensor_of_unbuildable_shape_is_invalid_argument(grpc_live: LiveGrpc,
+                                                                  raw: bool) -> None:
+    from rigserve.proto import grpc_service_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[b""] if raw else [])
+    request.inputs.add(name="lidar", datatype="FP32", shape=[2**62, 2**62, 0])
+    assert "shape [4611686018427387904, 4611686018427387904, 0] is too large" in (
+        _invalid_argument(grpc_live, request))
+
+
 def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
         client: tgrpc.InferenceServerClient) -> None:
     results: queue.Queue[tuple[object, object]] = queue.Queue()

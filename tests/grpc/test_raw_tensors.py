@@ -60,6 +60,22 @@ def test_a_shape_whose_element_count_overflows_int64_is_refused_not_wrapped() ->
         decode_raw("x", "UINT8", [2**32, 2**32], b"")
 
 
+def test_an_empty_shape_numpy_cannot_build_is_refused_by_every_decoder() -> None:
+    from rigserve.proto import grpc_service_pb2 as pb
+    from rigserve.server.grpc.tensors import decode_contents
+
+    # Zero elements, so no byte count can be wrong; numpy still cannot reshape to it.
+    shape = [2**62, 2**62, 0]
+    too_large = r"shape \[4611686018427387904, 4611686018427387904, 0\] is too large"
+    with pytest.raises(InvalidInput, match=rf"^lidar: {too_large}"):
+        tensor_to_array("lidar", rig_pb.Tensor(dtype="float32", shape=shape, data=b""))
+    for datatype in ("FP32", "BYTES"):
+        with pytest.raises(InvalidInput, match=rf"^input 'lidar': {too_large}"):
+            decode_raw("lidar", datatype, shape, b"")
+        with pytest.raises(InvalidInput, match=rf"^input 'lidar': {too_large}"):
+            decode_contents("lidar", datatype, shape, pb.InferTensorContents())
+
+
 def test_kserve_datatype_names_any_byte_order_and_refuses_what_it_has_no_name_for() -> None:
     from rigserve.server.tensors import kserve_dtype
 

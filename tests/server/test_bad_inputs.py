@@ -100,6 +100,18 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         "name": "lidar", "shape": [2**32, 2**32], "datatype": "FP32",
         "parameters": {"binary_data_size": 0}}]}, b""), 400,
      r"input lidar: binary_data_size 0 does not match shape \[4294967296, 4294967296\]"),
+    # A zero dimension empties the tensor, but numpy cannot build the other dimensions.
+    ("kserve-shape-unbuildable-json", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [2**62, 0], data=[])}, 400,
+     r"input lidar: shape \[4611686018427387904, 0\] is too large: its non-zero dimensions "
+     r"multiply to 4611686018427387904 elements; at most \d+ are accepted"),
+    ("kserve-shape-unbuildable-binary", "/v2/models/rig/infer", _binary({"inputs": [{
+        "name": "lidar", "shape": [2**62, 2**62, 0], "datatype": "FP32",
+        "parameters": {"binary_data_size": 0}}]}, b""), 400,
+     r"input lidar: shape \[4611686018427387904, 4611686018427387904, 0\] is too large"),
+    ("rig-b64-shape-unbuildable", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": "", "dtype": "float64", "shape": [2**62, 0]}}}}, 400,
+     r"lidar: shape \[4611686018427387904, 0\] is too large"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
