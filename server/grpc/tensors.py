@@ -64,6 +64,12 @@ def _lookup(name: str, tensor: str) -> Datatype:
 
 
 def _decode_bytes_elements(raw: bytes, count: int, tensor: str) -> np.ndarray:
+    # Every element has its 4-byte length: check before allocating `count` slots, which a
+    # shape such as [2**40] would make terabytes.
+    if count > len(raw) // 4:
+        raise InvalidInput(f"input {tensor!r}: BYTES data of {len(raw)} bytes holds at most "
+                           f"{len(raw) // 4} elements (each has a 4-byte length); the shape "
+                           f"needs {count}")
     out = np.empty(count, dtype=object)
     offset = 0
     for i in range(count):

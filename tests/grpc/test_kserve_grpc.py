@@ -142,6 +142,15 @@ def test_an_empty_tensor_of_unbuildable_shape_is_invalid_argument(grpc_live: Liv
         _invalid_argument(grpc_live, request))
 
 
+def test_a_bytes_shape_longer_than_its_data_is_invalid_argument(grpc_live: LiveGrpc) -> None:
+    from rigserve.proto import grpc_service_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[b""])
+    request.inputs.add(name="lidar", datatype="BYTES", shape=[2**40])
+    assert "BYTES data of 0 bytes holds at most 0 elements" in _invalid_argument(grpc_live,
+                                                                                 request)
+
+
 def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
         client: tgrpc.InferenceServerClient) -> None:
     results: queue.Queue[tuple[object, object]] = queue.Queue()

@@ -76,6 +76,15 @@ def test_an_empty_shape_numpy_cannot_build_is_refused_by_every_decoder() -> None
             decode_contents("lidar", datatype, shape, pb.InferTensorContents())
 
 
+def test_a_bytes_shape_longer_than_its_data_is_refused_before_allocating() -> None:
+    # 2**40 object slots would be 8 TiB: the count is checked against the data first.
+    with pytest.raises(InvalidInput, match=r"^input 'x': BYTES data of 9 bytes holds at most "
+                                           r"2 elements \(each has a 4-byte length\); the "
+                                           r"shape needs 1099511627776$"):
+        decode_raw("x", "BYTES", [2**40], b"\1\0\0\0a\0\0\0\0")
+    assert decode_raw("x", "BYTES", [2], b"\1\0\0\0a\0\0\0\0").tolist() == [b"a", b""]
+
+
 def test_kserve_datatype_names_any_byte_order_and_refuses_what_it_has_no_name_for() -> None:
     from rigserve.server.tensors import kserve_dtype
 
