@@ -110,7 +110,11 @@ def decode_contents(name: str, datatype: str, shape: Sequence[int],
     check_buildable(dims, f"input {name!r}")
     if dt.name == "BYTES":
         return np.array(values, dtype=object).reshape(dims)
-    return np.asarray(values, dtype=dt.dtype.newbyteorder("=")).reshape(dims)
+    try:
+        return np.asarray(values, dtype=dt.dtype.newbyteorder("=")).reshape(dims)
+    except OverflowError as exc:  # the field is wider than the type: 1000 in UINT8
+        raise InvalidInput(f"input {name!r}: a value in contents.{dt.contents_field} is out "
+                           f"of range for {dt.name}: {exc}") from exc
 
 
 def encode_raw(array: np.ndarray) -> bytes:

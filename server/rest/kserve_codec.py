@@ -133,6 +133,9 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"input {name}: 'data' is not a list of {datatype} values: "
                            f"{exc}") from exc
+    except OverflowError as exc:  # 1000 as INT8, -1 as UINT8, 10**400 as FP32
+        raise InvalidInput(f"input {name}: a value in 'data' is out of range for {datatype}: "
+                           f"{exc}") from exc
     if arr.size != count:
         raise InvalidInput(f"input {name}: 'data' holds {arr.size} values but shape {shape} "
                            f"needs {count}")

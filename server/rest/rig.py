@@ -86,6 +86,8 @@ def _nested(name: str, data: Any, dtype: str | None) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{name}: nested lists are not a rectangular numeric array "
                            f"({exc})") from exc
+    except OverflowError as exc:  # 300 as uint8, 10**400 as float64
+        raise InvalidInput(f"{name}: a value is out of range for dtype {dtype} ({exc})") from exc
     if arr.dtype.kind not in "uif":
         raise InvalidInput(f"{name}: values must be numbers, got {arr.dtype} data")
     return arr

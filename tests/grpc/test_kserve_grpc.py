@@ -151,6 +151,20 @@ def test_a_bytes_shape_longer_than_its_data_is_invalid_argument(grpc_live: LiveG
                                                                                  request)
 
 
+@pytest.mark.parametrize(("datatype", "field", "value"), [
+    ("UINT8", "uint_contents", 1000), ("INT8", "int_contents", -1000),
+    ("UINT16", "uint_contents", 70000)])
+def test_typed_contents_out_of_the_datatypes_range_are_invalid_argument(
+        grpc_live: LiveGrpc, datatype: str, field: str, value: int) -> None:
+    from rigserve.proto import grpc_service_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name="rig")
+    tensor = request.inputs.add(name="lidar", datatype=datatype, shape=[1, 256, 4])
+    getattr(tensor.contents, field).extend([value] * 1024)
+    assert (f"input 'lidar': a value in contents.{field} is out of range for {datatype}"
+            in _invalid_argument(grpc_live, request))
+
+
 def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
         client: tgrpc.InferenceServerClient) -> None:
     results: queue.Queue[tuple[object, object]] = queue.Queue()

@@ -112,6 +112,16 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-b64-shape-unbuildable", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": "", "dtype": "float64", "shape": [2**62, 0]}}}}, 400,
      r"lidar: shape \[4611686018427387904, 0\] is too large"),
+    ("kserve-data-out-of-range", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [1, 256, 4], "INT8", data=[1000] * 1024)}, 400,
+     r"input lidar: a value in 'data' is out of range for INT8: Python integer 1000 out of "
+     r"bounds for int8"),
+    ("kserve-data-too-large-for-float", "/v2/models/rig/infer",
+     {"content": json.dumps(_kserve("lidar", [1, 256, 4], data=[10**400] * 1024))}, 400,
+     r"input lidar: a value in 'data' is out of range for FP32"),
+    ("rig-value-out-of-range", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "data": [[300, 1, 2], [3, 4, 5]], "dtype": "uint8"}}}}, 400,
+     r"lidar: a value is out of range for dtype uint8 \(Python integer 300 out of bounds"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
