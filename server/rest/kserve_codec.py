@@ -102,7 +102,9 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         raise InvalidInput("each input must be an object with 'name', 'shape', 'datatype'")
     name = spec["name"]
     shape, datatype = spec.get("shape"), spec.get("datatype")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    # JSON true / false are Python ints too, but not dimensions.
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                              and d >= 0 for d in shape):
         raise InvalidInput(f"input {name}: 'shape' must be a list of non-negative integers, "
                            f"got {shape!r}")
     if not isinstance(datatype, str):
@@ -116,7 +118,8 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     _reject_unsupported(params)
     size = params.get("binary_data_size")
     if size is not None:
-        if not isinstance(size, int) or size != count * dtype.itemsize:
+        if (not isinstance(size, int) or isinstance(size, bool)
+                or size != count * dtype.itemsize):
             raise InvalidInput(f"input {name}: binary_data_size {size!r} does not match shape "
                                f"{shape} of {datatype} ({count * dtype.itemsize} bytes)")
         if offset + size > len(binary):

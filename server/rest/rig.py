@@ -58,7 +58,9 @@ def _b64_array(name: str, obj: dict[str, Any]) -> np.ndarray:
     if dtype not in B64_DTYPES:
         raise InvalidInput(f"{name}.dtype {dtype!r} is not accepted; use one of "
                            f"{', '.join(B64_DTYPES)}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+    # JSON true / false are Python ints too, but not dimensions.
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                              for d in shape):
         raise InvalidInput(f"{name}.shape must be a list of non-negative integers, got {shape!r}")
     return array_from_le_bytes(data, np.dtype(dtype), shape, what=name, type_name=dtype)
 

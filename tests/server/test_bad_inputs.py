@@ -122,6 +122,17 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-value-out-of-range", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "data": [[300, 1, 2], [3, 4, 5]], "dtype": "uint8"}}}}, 400,
      r"lidar: a value is out of range for dtype uint8 \(Python integer 300 out of bounds"),
+    # JSON true is a Python int, but no dimension: it made numpy's reshape raise (500).
+    ("kserve-bool-dimension", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [True, 256, 4], data=[0.5] * 1024)}, 400,
+     r"input lidar: 'shape' must be a list of non-negative integers, got \[True, 256, 4\]"),
+    ("kserve-bool-binary-size", "/v2/models/rig/infer", _binary({"inputs": [{
+        "name": "lidar", "shape": [1], "datatype": "BOOL",
+        "parameters": {"binary_data_size": True}}]}, b"\1"), 400,
+     r"input lidar: binary_data_size True does not match shape \[1\] of BOOL \(1 bytes\)"),
+    ("rig-b64-bool-dimension", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
+        "b64": "", "dtype": "float64", "shape": [False, 3]}}}}, 400,
+     r"lidar.shape must be a list of non-negative integers, got \[False, 3\]"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
