@@ -74,18 +74,38 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes of binary data follow the inputs "
                            "that no binary_data_size accounts for")
-    params = head.get("parameters") or {}
-    _reject_unsupported(params)
+    params = _parameters(head, "the request's")
+    raw_outputs = head.get("outputs") or []
+    if not isinstance(raw_outputs, list):
+        raise InvalidInput(f"'outputs' must be a list of objects with a 'name', got "
+                           f"{_kind(raw_outputs)}")
     outputs = {}
-    for out in head.get("outputs") or []:
+    for out in raw_outputs:
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
-        _reject_unsupported(out.get("parameters") or {})
-        outputs[out["name"]] = bool((out.get("parameters") or {}).get(
+        outputs[out["name"]] = bool(_parameters(out, f"output {out['name']}:").get(
             "binary_data", params.get("binary_data_output", False)))
     rid = head.get("id")
     return InferRequest(id=None if rid is None else str(rid), inputs=inputs, outputs=outputs,
                         binary_default=bool(params.get("binary_data_output", False)))
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type in JSON's words."""
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "an array", dict: "an object"}
+    return kinds.get(type(value), "null")
+
+
+def _parameters(obj: Mapping[str, Any], owner: str) -> Mapping[str, Any]:
+    """``obj``'s 'parameters' ({} when absent), refused unless an object rigserve supports."""
+    params = obj.get("parameters")
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise InvalidInput(f"{owner} 'parameters' must be an object, got {_kind(params)}")
+    _reject_unsupported(params)
+    return params
 
 
 def _reject_unsupported(params: Mapping[str, Any]) -> None:
@@ -114,9 +134,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         raise InvalidInput(f"input {name}: BYTES tensors are not accepted; the rig models take "
                            "FP32 tensors")
     count = math.prod(shape)
-    params = spec.get("parameters") or {}
-    _reject_unsupported(params)
-    size = params.get("binary_data_size")
+    size = _parameters(spec, f"input {name}:").get("binary_data_size")
     if size is not None:
         if (not isinstance(size, int) or isinstance(size, bool)
                 or size != count * dtype.itemsize):

@@ -133,6 +133,18 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-b64-bool-dimension", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": "", "dtype": "float64", "shape": [False, 3]}}}}, 400,
      r"lidar.shape must be a list of non-negative integers, got \[False, 3\]"),
+    ("kserve-outputs-not-a-list", "/v2/models/rig/infer",
+     {"json": {**_kserve("mmwave", [1, 64, 6]), "outputs": 5}}, 400,
+     r"'outputs' must be a list of objects with a 'name', got a number"),
+    ("kserve-parameters-not-an-object", "/v2/models/rig/infer",
+     {"json": {**_kserve("mmwave", [1, 64, 6]), "parameters": [1]}}, 400,
+     r"the request's 'parameters' must be an object, got an array"),
+    ("kserve-input-parameters-not-an-object", "/v2/models/rig/infer",
+     {"json": {"inputs": [{**_kserve("mmwave", [1, 64, 6])["inputs"][0], "parameters": "x"}]}},
+     400, r"input mmwave: 'parameters' must be an object, got a string"),
+    ("kserve-output-parameters-not-an-object", "/v2/models/rig/infer", {"json": {
+        **_kserve("mmwave", [1, 64, 6]), "outputs": [{"name": "joints", "parameters": 1}]}},
+     400, r"output joints: 'parameters' must be an object, got a number"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
