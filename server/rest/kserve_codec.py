@@ -51,7 +51,11 @@ def decompress(body: bytes, encoding: str | None) -> bytes:
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     json_len = len(body)
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        # ASCII digits only (str.isdigit takes '²' too, which int() refuses), and no more
+        # of them than the body's length has (int() refuses strings past 4300 digits).
+        if not (header_length.isascii() and header_length.isdigit()
+                and len(header_length.lstrip("0")) <= len(str(len(body)))
+                and int(header_length) <= len(body)):
             raise InvalidInput(f"Inference-Header-Content-Length {header_length!r} must be an "
                                f"integer no larger than the body ({len(body)} bytes)")
         json_len = int(header_length)

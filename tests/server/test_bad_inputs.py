@@ -145,6 +145,17 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-output-parameters-not-an-object", "/v2/models/rig/infer", {"json": {
         **_kserve("mmwave", [1, 64, 6]), "outputs": [{"name": "joints", "parameters": 1}]}},
      400, r"output joints: 'parameters' must be an object, got a number"),
+    # str.isdigit() is true for '²' and for 5000 digits; int() refuses both (was a 500).
+    ("kserve-header-length-superscript", "/v2/models/rig/infer",
+     {"content": b"{}", "headers": {"Inference-Header-Content-Length": b"\xb2"}}, 400,
+     r"Inference-Header-Content-Length '²' must be an integer no larger than the body "
+     r"\(2 bytes\)"),
+    ("kserve-header-length-5000-digits", "/v2/models/rig/infer",
+     {"content": b"{}", "headers": {"Inference-Header-Content-Length": "9" * 5000}}, 400,
+     r"Inference-Header-Content-Length '9{5000}' must be an integer no larger than the body"),
+    ("kserve-header-length-leading-zeros", "/v2/models/rig/infer",
+     {"content": b"[1]", "headers": {"Inference-Header-Content-Length": "00003"}}, 400,
+     r"request body must be a JSON object"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
