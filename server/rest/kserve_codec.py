@@ -43,7 +43,7 @@ def decompress(body: bytes, encoding: str | None) -> bytes:
             return gzip.decompress(body)
         if encoding == "deflate":
             return zlib.decompress(body)
-    except (OSError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated gzip stream
         raise InvalidInput(f"body is not valid {encoding} data: {exc}") from exc
     raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
+import zlib
 from typing import Any
 
 import httpx
@@ -156,6 +158,13 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-header-length-leading-zeros", "/v2/models/rig/infer",
      {"content": b"[1]", "headers": {"Inference-Header-Content-Length": "00003"}}, 400,
      r"request body must be a JSON object"),
+    ("kserve-gzip-truncated", "/v2/models/rig/infer", {
+        "content": gzip.compress(json.dumps(_kserve("mmwave", [1, 64, 6])).encode())[:30],
+        "headers": {"Content-Encoding": "gzip"}}, 400,
+     r"body is not valid gzip data: Compressed file ended before the end-of-stream marker"),
+    ("kserve-deflate-truncated", "/v2/models/rig/infer", {
+        "content": zlib.compress(json.dumps(_kserve("mmwave", [1, 64, 6])).encode())[:30],
+        "headers": {"Content-Encoding": "deflate"}}, 400, r"body is not valid deflate data"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
