@@ -20,8 +20,16 @@ def loads(data: bytes | memoryview) -> Any:
     """Parse ``data``; raises ``json.JSONDecodeError`` or ``UnicodeDecodeError``."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(bytes(data))
+    except orjson.JSONDecodeError as refused:
+        try:
+            return json.loads(bytes(data))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise
+        except (RecursionError, ValueError):
+            # What json fails on without calling it a decode error: nesting past the
+            # interpreter's recursion limit, an integer of more than 4300 digits. orjson's
+            # message names the problem ("depth limit exceeded", "number is infinity").
+            raise refused from None
 
 
 def dumps(obj: Any) -> bytes:

@@ -165,6 +165,17 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-deflate-truncated", "/v2/models/rig/infer", {
         "content": zlib.compress(json.dumps(_kserve("mmwave", [1, 64, 6])).encode())[:30],
         "headers": {"Content-Encoding": "deflate"}}, 400, r"body is not valid deflate data"),
+    # orjson refuses these and the json fallback raised RecursionError / ValueError (500).
+    ("kserve-json-too-deep", "/v2/models/rig/infer", {"content": b"[" * 5000 + b"]" * 5000},
+     400, r"request JSON is not valid: depth limit exceeded"),
+    ("rig-json-too-deep", "/v1/rigs/r/infer", {"content": b"[" * 5000 + b"]" * 5000}, 400,
+     r"request JSON is not valid: depth limit exceeded"),
+    ("kserve-json-5000-digit-number", "/v2/models/rig/infer",
+     {"content": b'{"id": ' + b"9" * 5000 + b"}"}, 400,
+     r"request JSON is not valid: number is infinity when parsed as double"),
+    ("rig-json-5000-digit-number", "/v1/rigs/r/infer",
+     {"content": b'{"frames": {"lidar": [[' + b"9" * 5000 + b", 1, 2]]}}"}, 400,
+     r"request JSON is not valid: number is infinity when parsed as double"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
