@@ -84,7 +84,9 @@ def _decode_png_pillow(data: bytes, source: str) -> np.ndarray:
             arr = np.asarray(im)
     except FormatError:
         raise
-    except (OSError, SyntaxError, ValueError) as exc:  # Pillow's unreadable / truncated
+    # Pillow's unreadable / truncated data, and a header declaring more pixels than it
+    # decodes (DecompressionBombError, which is none of the others).
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FormatError(source, want, f"unreadable image data ({exc})") from exc
     if arr.dtype != np.uint16:
         if arr.size and (arr.min() < 0 or arr.max() > 0xFFFF):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +109,25 @@ def test_truncated_png_is_a_format_error(tmp_path: Path) -> None:
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(FormatError, match=r"frame002\.png: expected a 16-bit greyscale PNG"):
         formats.read_frame("depth", path)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A well-framed 16-bit greyscale PNG whose header declares a size its data lacks."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(payload, zlib.crc32(kind))
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+def test_png_declaring_more_pixels_than_pillow_decodes_is_a_format_error() -> None:
+    # Pillow raises DecompressionBombError past 2 * MAX_IMAGE_PIXELS: not an OSError.
+    with pytest.raises(FormatError, match=r"expected a 16-bit greyscale PNG \(depth in mm\), "
+                                          r"found unreadable image data \(Image size "
+                                          r"\(10000000000 pixels\) exceeds limit"):
+        formats.decode_frame("depth", png_declaring(100_000, 100_000))
 
 
 @pytest.mark.parametrize(("mode", "shape"), [("RGB", (4, 5, 3)), ("L", (4, 5))])

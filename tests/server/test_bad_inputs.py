@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.sensors.test_formats import png_declaring
 from tests.server.live_server import ServerHandle
 from tests.server.repo_factory import sample_files, sample_raw_frames
 
@@ -48,6 +49,10 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         "shape": list(LIDAR_NAN.shape)}}}}, 400, r"lidar: .*non-finite"),
     ("rig-truncated-file", "/v1/rigs/r/infer",
      {"files": {"wifi": ("frame001.mat", FILES["wifi"][:200])}}, 400, r"wifi: .*expected"),
+    ("rig-png-bomb-header", "/v1/rigs/r/infer",
+     {"files": {"depth": ("frame001.png", png_declaring(100_000, 100_000))}}, 400,
+     r"depth: <depth upload>: expected a 16-bit greyscale PNG \(depth in mm\), found "
+     r"unreadable image data \(Image size \(10000000000 pixels\) exceeds limit"),
     ("rig-unknown-modality", "/v1/rigs/r/infer", {"json": {"frames": {"thermal": [[1, 2]]}}},
      400, r"unknown modality 'thermal'; this repository accepts depth, lidar, mmwave, wifi"),
     ("rig-empty", "/v1/rigs/r/infer", {"json": {"frames": {}}}, 400,
