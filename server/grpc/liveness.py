@@ -10,6 +10,7 @@ rig's capture clock, so a replay judges liveness the way the rig saw it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
@@ -63,6 +64,11 @@ class SensorLiveness(Generic[P]):
 
     def observe(self, time: float, payloads: Mapping[str, P]) -> Observation[P]:
         """Account for a frame captured at ``time`` carrying ``payloads``."""
+        # Refused before it is remembered: after inf every later frame would go back in
+        # time, and after NaN no comparison would hold (ordering, staleness).
+        if not math.isfinite(time):
+            raise InvalidInput(f"capture_time {time} is not a finite number of seconds; send "
+                               "the capture time, or 0 for the time the frame arrives")
         if self._last_time is not None and time < self._last_time:
             raise InvalidInput(f"capture_time {time} goes back in time (previous frame at "
                                f"{self._last_time}); frames must be sent in capture order")

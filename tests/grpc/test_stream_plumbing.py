@@ -33,6 +33,19 @@ def test_liveness_holds_slow_sensors_then_marks_them_stale() -> None:
         SensorLiveness(0)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_capture_time_is_refused_and_not_remembered(bad: float) -> None:
+    live: SensorLiveness[str] = SensorLiveness(staleness_s=0.3)
+    live.observe(1.0, {"depth": "d0", "wifi": "w0"})
+    with pytest.raises(InvalidInput, match=rf"capture_time {bad} is not a finite number of "
+                                           r"seconds; send the capture time, or 0"):
+        live.observe(bad, {"depth": "d1"})
+    # The stream goes on as if that frame never came: in order, wifi still held.
+    after = live.observe(1.1, {"depth": "d2"})
+    assert after.frames == {"depth": "d2", "wifi": "w0"}
+    assert after.stale == []
+
+
 def test_drop_oldest_queue_evicts_and_drains_after_close() -> None:
     async def scenario() -> list[object]:
         q: DropOldestQueue[int] = DropOldestQueue(2)
