@@ -22,7 +22,7 @@ import numpy as np
 from rigserve.registry import Registry
 
 from .errors import FormatError
-from .mat5 import encode_mat5
+from .mat5 import MatReadError, encode_mat5, read_mat5
 from .png16 import decode_png16, encode_png16
 from .specs import NUM_JOINTS, ModalitySpec, get_modality
 from .validate import describe_expected, shape_matches
@@ -127,36 +127,28 @@ def _encode_bin(arr: np.ndarray, _target: str, _spec: ModalitySpec,
 
 # ---- MATLAB CSI ---------------------------------------------------------------------------
 
-def _load_mat(data: bytes, source: str,
-              keys: tuple[str, ...] | None = None) -> dict[str, Any]:
-    import scipy.io
-
+def _load_mat(data: bytes, source: str) -> dict[str, np.ndarray | str]:
     want = "a MATLAB v5 file with key 'CSIamp' (3, 114, 10)"
     try:
-        return dict(scipy.io.loadmat(io.BytesIO(data), variable_names=keys))
+        return read_mat5(data)
     except NotImplementedError as exc:  # v7.3 (HDF5) files
         raise FormatError(source, want, f"an unsupported MATLAB version ({exc})") from exc
-    except (ValueError, TypeError, OSError, EOFError, scipy.io.matlab.MatReadError) as exc:
+    except MatReadError as exc:
         raise FormatError(source, want, f"unreadable MATLAB data ({exc})") from exc
 
 
-def _mat_array(mat: Mapping[str, Any], key: str, source: str) -> np.ndarray:
-    try:
-        return np.asarray(mat[key], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise FormatError(source, f"numeric {key!r}", f"{key!r} of type "
-                          f"{type(mat[key]).__name__}") from exc
+def _mat_array(mat: Mapping[str, np.ndarray | str], key: str, source: str) -> np.ndarray:
+    value = mat[key]
+    if isinstance(value, str):  # a class read_mat5 does not decode: cell, struct, char...
+        raise FormatError(source, f"numeric {key!r}", f"{key!r} of MATLAB class {value}")
+    return np.asarray(value, dtype=np.float64)
 
 
 def _decode_mat(data: bytes, source: str, _spec: ModalitySpec) -> np.ndarray:
-    # Only CSIamp is decoded: the model input never uses the phase.
-    mat = _load_mat(data, source, ("CSIamp",))
-    if "CSIamp" not in mat:  # error path: load every key so the message can list them
-        mat = _load_mat(data, source)
-    return _csi_amplitude(mat, source)
+    return _csi_amplitude(_load_mat(data, source), source)
 
 
-def _csi_amplitude(mat: Mapping[str, Any], source: str) -> np.ndarray:
+def _csi_amplitude(mat: Mapping[str, np.ndarray | str], source: str) -> np.ndarray:
     if "CSIamp" not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise FormatError(source, "a MATLAB file with key 'CSIamp' (3, 114, 10)",

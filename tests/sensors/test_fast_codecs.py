@@ -1,8 +1,12 @@
-"""The hand-written PNG and MAT v5 writers: what standard readers (Pillow, scipy) read back."""
+"""The hand-written PNG and MAT v5 codecs: what standard readers (Pillow, scipy) read back,
+and what our readers make of files other tools wrote, or of corrupted ones."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import random
+import struct
 
 import numpy as np
 import pytest
@@ -10,13 +14,13 @@ import scipy.io
 from PIL import Image
 from rigserve.sensors import formats
 from rigserve.sensors.errors import FormatError
-from rigserve.sensors.mat5 import encode_mat5
+from rigserve.sensors.mat5 import MatReadError, encode_mat5, read_mat5
 from rigserve.sensors.png16 import decode_png16, encode_png16
 
 
-def _scipy_mat(variables: dict[str, np.ndarray]) -> bytes:
+def _scipy_mat(variables: dict[str, np.ndarray], compress: bool = False) -> bytes:
     buf = io.BytesIO()
-    scipy.io.savemat(buf, variables)
+    scipy.io.savemat(buf, variables, do_compression=compress)
     return buf.getvalue()
 
 
@@ -105,3 +109,105 @@ def test_png16_refuses_non_uint16_and_bad_levels() -> None:
         encode_png16(np.zeros((4, 4), dtype=np.uint16), 12)
     with pytest.raises(ValueError, match=r"compress_level must be an int in 0\.\.9, got 'x'"):
         formats.encode_frame("depth", np.zeros((8, 8), dtype=np.uint16), compress_level="x")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize(("dtype", "shape"), [
+    ("float64", (3, 114, 10)), ("float32", (2, 3)), ("int8", (4, 1)), ("uint16", (5,)),
+    ("int64", (2, 2, 2)), ("complex128", (3, 2)), ("float64", (0, 3)), ("float64", ())])
+def test_read_mat5_reads_what_scipy_reads(compress: bool, dtype: str,
+                                          shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(1)
+    arr = (rng.uniform(-100, 100, shape) * (1 + 1j if dtype == "complex128" else 1)
+           ).astype(dtype)
+    data = _scipy_mat({"CSIamp": arr, "x": arr, "label": np.array("text")}, compress)
+    ours, ref = read_mat5(data), scipy.io.loadmat(io.BytesIO(data))
+    for name in ("CSIamp", "x"):
+        assert ours[name].dtype == ref[name].dtype
+        np.testing.assert_array_equal(ours[name], ref[name])
+        assert ours[name].flags.writeable
+    assert ours["label"] == "char"  # other classes are named, not decoded
+
+
+def _mat_by_hand(order: str, mi_code: int, values: bytes, dims: tuple[int, ...]) -> bytes:
+    """One double-class variable 'v' whose data is stored as miType ``mi_code``, in the
+    byte order ``order`` ('<' or '>'), as MATLAB writes integral doubles compactly."""
+    def element(mi: int, payload: bytes) -> bytes:
+        return struct.pack(order + "II", mi, len(payload)) + payload + b"\0" * (-len(payload) % 8)
+
+    body = (element(6, struct.pack(order + "II", 6, 0))  # array flags: mxDOUBLE_CLASS
+            + element(5, struct.pack(order + f"{len(dims)}i", *dims))
+            + struct.pack(order + "I", (1 << 16) | 1) + b"v\0\0\0"  # small element name
+            + element(mi_code, values))
+    header = b"MATLAB 5.0 MAT-file".ljust(116) + b"\0" * 8 + struct.pack(order + "H", 0x0100)
+    return header + (b"IM" if order == "<" else b"MI") + element(14, body)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_read_mat5_reads_big_endian_files_and_compact_storage_types(order: str) -> None:
+    data = _mat_by_hand(order, 2, bytes([1, 2, 3, 250, 5, 6]), (2, 3))  # miUINT8
+    ours, ref = read_mat5(data)["v"], scipy.io.loadmat(io.BytesIO(data))["v"]
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(ours, [[1, 3, 5], [2, 250, 6]])  # column-major
+    values = np.arange(6, dtype=order + "f8").tobytes()
+    np.testing.assert_array_equal(read_mat5(_mat_by_hand(order, 9, values, (3, 2)))["v"],
+                                  [[0, 3], [1, 4], [2, 5]])
+
+
+CSI_FILE = encode_mat5({"CSIamp": np.full((3, 114, 10), 7.5)})
+
+
+def test_a_data_type_code_out_of_the_table_is_an_error_not_a_crash() -> None:
+    # One flipped byte in the data element's type: scipy's loadmat indexes a C table
+    # with it and the process dies of a segmentation fault.
+    data = bytearray(CSI_FILE)
+    data[193] = 0xEA  # miDOUBLE (9) becomes 59913
+    with pytest.raises(MatReadError, match=r"CSIamp: numeric data of unknown type code 59913"):
+        read_mat5(bytes(data))
+    with pytest.raises(FormatError, match=r"expected a MATLAB v5 file with key 'CSIamp' "
+                                          r"\(3, 114, 10\), found unreadable MATLAB data"):
+        formats.decode_frame("wifi", bytes(data))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (CSI_FILE[:100], r"100 bytes, shorter than the 128-byte MAT-file header"),
+    (CSI_FILE[:126] + b"XX" + CSI_FILE[128:], r"no MAT v5 endian indicator"),
+    (CSI_FILE[:-8], r"a data element of \d+ bytes at byte 128 runs past the end"),
+    (CSI_FILE[:128] + struct.pack("<II", 15, 4) + b"junk", r"not valid zlib data"),
+    (CSI_FILE[:128] + struct.pack("<II", 15, 1032) + b"x\x9c" + b"\xff" * 1030,
+     r"not valid zlib data"),
+])
+def test_corrupt_mat_files_say_what_is_wrong(data: bytes, message: str) -> None:
+    with pytest.raises(MatReadError, match=message):
+        read_mat5(data)
+
+
+def test_a_v7_3_file_is_named_as_an_unsupported_version() -> None:
+    data = CSI_FILE[:124] + struct.pack("<H", 0x0200) + CSI_FILE[126:]
+    with pytest.raises(FormatError, match=r"found an unsupported MATLAB version \(MAT-file "
+                                          r"version 0x0200; only level 5"):
+        formats.decode_frame("wifi", data)
+
+
+def test_a_compressed_variable_may_not_inflate_past_the_limit() -> None:
+    import zlib
+
+    from rigserve.sensors import mat5
+
+    bomb = zlib.compress(b"\0" * (mat5.MAX_INFLATED_BYTES + 8), 9)
+    data = CSI_FILE[:128] + struct.pack("<II", 15, len(bomb)) + bomb
+    with pytest.raises(MatReadError, match=r"inflates past 67108864 bytes"):
+        read_mat5(data)
+
+
+def test_mutated_csi_files_only_ever_raise_mat_read_errors() -> None:
+    rng = random.Random(0)
+    compressed = _scipy_mat({"CSIamp": np.full((3, 114, 10), 2.5)}, compress=True)
+    for _ in range(1500):
+        data = bytearray(rng.choice((CSI_FILE, compressed)))
+        if rng.random() < 0.3:
+            del data[rng.randrange(len(data)):]
+        for _ in range(rng.randint(1, 4)):  # mostly the header and element tags
+            data[rng.randrange(min(len(data), 260))] = rng.randrange(256)
+        with contextlib.suppress(MatReadError, NotImplementedError):
+            read_mat5(bytes(data))  # anything else fails the test

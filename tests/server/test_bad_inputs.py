@@ -53,6 +53,15 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      {"files": {"depth": ("frame001.png", png_declaring(100_000, 100_000))}}, 400,
      r"depth: <depth upload>: expected a 16-bit greyscale PNG \(depth in mm\), found "
      r"unreadable image data \(Image size \(10000000000 pixels\) exceeds limit"),
+    # scipy's loadmat died of a segmentation fault on this one-byte change, taking the
+    # server with it; now the wifi frame is just undecodable.
+    ("rig-mat-bad-type-code", "/v1/rigs/r/infer", {"files": {"wifi": ("frame001.mat", bytes(
+        b if i != 193 else 0xEA for i, b in enumerate(FILES["wifi"])))}}, 400,
+     r"wifi: <wifi upload>: expected a MATLAB v5 file with key 'CSIamp' \(3, 114, 10\), "
+     r"found unreadable MATLAB data \(CSIamp: numeric data of unknown type code 59913\)"),
+    ("rig-mat-truncated-header", "/v1/rigs/r/infer",
+     {"files": {"wifi": ("frame001.mat", FILES["wifi"][:2])}}, 400,
+     r"wifi: .*found unreadable MATLAB data \(2 bytes, shorter than the 128-byte"),
     ("rig-unknown-modality", "/v1/rigs/r/infer", {"json": {"frames": {"thermal": [[1, 2]]}}},
      400, r"unknown modality 'thermal'; this repository accepts depth, lidar, mmwave, wifi"),
     ("rig-empty", "/v1/rigs/r/infer", {"json": {"frames": {}}}, 400,
