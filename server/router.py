@@ -125,7 +125,15 @@ class Router:
             raw = (frame if isinstance(frame, np.ndarray)
                    else decode_frame(modality, frame, f"<{modality} upload>"))
             raw = check_frame(modality, raw)
-            route.inputs[modality] = preprocess_frame(modality, raw, self.spec)
+            with np.errstate(over="ignore"):  # checked just below, in the client's words
+                model_input = preprocess_frame(modality, raw, self.spec)
+            if not np.isfinite(model_input).all():
+                # Finite raw values past float32's range (a point 1e300 m away) overflow
+                # the float32 model input to inf, and the engine would answer NaN joints.
+                raise InvalidFrame(modality, "nonfinite", (
+                    f"{modality}: expected values within float32's range (magnitude at most "
+                    f"{float(np.finfo(np.float32).max):.4g}), got {float(np.abs(raw).max()):.4g}"))
+            route.inputs[modality] = model_input
         except FormatError as exc:
             route.dropped[modality], route.messages[modality] = DECODE, f"{modality}: {exc}"
         except InvalidFrame as exc:

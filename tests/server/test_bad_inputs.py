@@ -47,6 +47,12 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-nan", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": base64.b64encode(LIDAR_NAN.tobytes()).decode(), "dtype": "float64",
         "shape": list(LIDAR_NAN.shape)}}}}, 400, r"lidar: .*non-finite"),
+    # Finite, but past float32: the model input overflowed to inf and the answer was a
+    # 200 with null joints.
+    ("rig-beyond-float32", "/v1/rigs/r/infer",
+     {"json": {"frames": {"lidar": [[1e300, 1, 2], [1, 2, 3]]}}}, 400,
+     r"no usable sensor frame: lidar: expected values within float32's range \(magnitude at "
+     r"most 3.403e\+38\), got 1e\+300"),
     ("rig-truncated-file", "/v1/rigs/r/infer",
      {"files": {"wifi": ("frame001.mat", FILES["wifi"][:200])}}, 400, r"wifi: .*expected"),
     ("rig-png-bomb-header", "/v1/rigs/r/infer",
