@@ -45,7 +45,8 @@ async def kserve_infer(service: InferenceService, model: str, version: str | Non
     t0 = time.perf_counter()
     check_version(model, version)
     service.catalog.check(model)
-    parsed = parse_request(decompress(body, content_encoding), header_length)
+    parsed = parse_request(decompress(body, content_encoding, service.settings.max_body_bytes),
+                           header_length)
     outputs = await service.infer_tensors(model, parsed.inputs, protocol=PROTOCOL)
     params = {"engine": outputs.engine, "subset": outputs.subset,
               "server_ms": round((time.perf_counter() - t0) * 1e3, 3)}

@@ -10,6 +10,7 @@ row-major) per output, or the same header + raw bytes layout for outputs asked f
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import zlib
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from rigserve.server import jsonio
-from rigserve.server.errors import InvalidInput
+from rigserve.server.errors import InvalidInput, PayloadTooLarge
 from rigserve.server.tensors import check_buildable, kserve_dtype, numpy_dtype
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -34,18 +35,31 @@ class InferRequest:
     binary_default: bool
 
 
-def decompress(body: bytes, encoding: str | None) -> bytes:
-    """tritonclient may gzip/deflate request bodies (``request_compression_algorithm``)."""
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """tritonclient may gzip/deflate request bodies (``request_compression_algorithm``).
+
+    The body limit holds for the inflated body too: a few KiB of gzip can inflate to
+    gigabytes, so at most ``limit + 1`` bytes are ever inflated."""
     if not encoding or encoding == "identity":
         return body
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or "
+                           "deflate")
     try:
         if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated gzip stream
+            with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+                out = stream.read(limit + 1)
+        else:
+            inflater = zlib.decompressobj()
+            out = inflater.decompress(body, limit + 1)
+            if len(out) <= limit and not inflater.eof:
+                raise EOFError("the deflate stream ends before its end marker")
+    except (OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated stream
         raise InvalidInput(f"body is not valid {encoding} data: {exc}") from exc
-    raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate")
+    if len(out) > limit:
+        raise PayloadTooLarge(f"request body inflates past the limit of {limit} bytes "
+                              "(RIGSERVE_MAX_BODY_BYTES)")
+    return out
 
 
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:

@@ -196,6 +196,13 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-json-5000-digit-number", "/v1/rigs/r/infer",
      {"content": b'{"frames": {"lidar": [[' + b"9" * 5000 + b", 1, 2]]}}"}, 400,
      r"request JSON is not valid: number is infinity when parsed as double"),
+    # ~5 KiB of gzip inflating past the 4 MiB body limit: the limit holds after inflating.
+    ("kserve-gzip-inflates-too-large", "/v2/models/rig/infer", {
+        "content": gzip.compress(b" " * (5 << 20)), "headers": {"Content-Encoding": "gzip"}},
+     413, r"request body inflates past the limit of 4194304 bytes"),
+    ("kserve-deflate-inflates-too-large", "/v2/models/rig/infer", {
+        "content": zlib.compress(b" " * (5 << 20)), "headers": {"Content-Encoding": "deflate"}},
+     413, r"request body inflates past the limit of 4194304 bytes"),
     ("kserve-batch-too-large", "/v2/models/rig/infer", {"json": _kserve("mmwave", [33, 64, 6])},
      400, r"batch size 33 is outside 1..32"),
     ("kserve-unknown-output", "/v2/models/rig/infer", {"json": {
