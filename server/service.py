@@ -250,6 +250,10 @@ class InferenceService:
     @staticmethod
     def code_label(protocol: str, exc: BaseException) -> str:
         if protocol in _GRPC_PROTOCOLS:
+            # grpc.aio cancels a handler whose caller cancelled or ran out of deadline:
+            # the caller's doing, not a server fault to count as INTERNAL.
+            if isinstance(exc, asyncio.CancelledError):
+                return "CANCELLED"
             return grpc_code_of(exc)
         return str(http_status_of(exc))
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class ServerHandle:
     http_port: int
     grpc_port: int | None
     app: Any = None  # the FastAPI app (thread mode)
+    uvicorn: Any = None  # the uvicorn.Server (thread mode): its connections and request tasks
     process: subprocess.Popen[bytes] | None = None  # (subprocess mode)
 
     @property
@@ -53,6 +54,15 @@ class ServerHandle:
     @property
     def grpc_target(self) -> str | None:
         return None if self.grpc_port is None else f"127.0.0.1:{self.grpc_port}"
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
 
 
 def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None,
@@ -92,7 +102,7 @@ def serve_in_thread(repo: Path, *, grpc: bool = False, **settings: Any) -> Itera
     try:
         wait_ready(f"http://127.0.0.1:{http_port}",
                    headers={"x-api-key": cfg.api_keys[0]} if cfg.api_keys else None)
-        yield ServerHandle(http_port, grpc_port, app=app)
+        yield ServerHandle(http_port, grpc_port, app=app, uvicorn=server)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

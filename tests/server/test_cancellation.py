@@ -1,0 +1,153 @@
+"""Cancellation and shutdown against a real server: callers that give up mid-inference,
+clients that hang up before their answer, and a server stopped while requests are in flight.
+
+Afterwards the server must be idle (nothing in flight, nothing queued, every engine thread
+alive), still answer, and have logged no error: a caller leaving is not a server fault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+from rigserve.proto import grpc_service_pb2 as pb
+from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+from tests.server.live_server import (
+    ServerHandle,
+    serve_in_thread,
+    wait_until,
+)
+from tests.server.repo_factory import build_tiny_repo, sample_raw_frames
+
+ROWS = 32  # rows per request: one request fills a batch of the slow engine
+Request = tuple[bytes, dict[str, str]]  # an HTTP body and its headers
+
+
+@pytest.fixture(scope="module")
+def slow_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A wide LiDAR-only model: a burst of 32-row requests queues up behind the engine, so
+    # callers give up while their requests wait for it or run on it.
+    return build_tiny_repo(tmp_path_factory.mktemp("slow"), modalities=("lidar",), hidden=4096)
+
+
+@pytest.fixture(scope="module")
+def slow_live(slow_repo: Path) -> Iterator[ServerHandle]:
+    # inline_max_ms=0: every request goes through the batcher's queue and engine thread.
+    with serve_in_thread(slow_repo, grpc=True, inline_max_ms=0, max_batch_size=ROWS) as handle:
+        yield handle
+
+
+@pytest.fixture
+def no_server_errors(caplog: pytest.LogCaptureFixture,
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test if the in-process server logged an ERROR while it ran."""
+    # uvicorn's own logger stops at itself; caplog listens on the root logger.
+    monkeypatch.setattr(logging.getLogger("uvicorn"), "propagate", True)
+    yield
+    errors = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    assert not errors, errors
+
+
+# ---- requests ------------------------------------------------------------------------------
+
+def _lidar(rows: int) -> np.ndarray:
+    return np.random.default_rng(rows).random((rows, 256, 4)).astype(np.float32)  # (B, 256, 4)
+
+
+def _grpc_request(rows: int = ROWS) -> pb.ModelInferRequest:
+    x = _lidar(rows)
+    request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[x.tobytes()])
+    request.inputs.add(name="lidar", datatype="FP32", shape=list(x.shape))
+    return request
+
+
+def _kserve_request(rows: int = ROWS) -> Request:
+    """A Triton binary-tensor infer body and its headers."""
+    x = _lidar(rows)
+    head = json.dumps({"inputs": [{"name": "lidar", "shape": list(x.shape), "datatype": "FP32",
+                                   "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+    return head + x.tobytes(), {"Inference-Header-Content-Length": str(len(head))}
+
+
+def _rig_json() -> Request:
+    body = json.dumps({"frames": {"lidar": sample_raw_frames()["lidar"].tolist()}}).encode()
+    return body, {"Content-Type": "application/json"}
+
+
+# ---- server state --------------------------------------------------------------------------
+
+def _sample(handle: ServerHandle, name: str, **labels: str) -> float:
+    value = handle.app.state.service.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else float(value)
+
+
+def _codes(service: Any, protocol: str) -> Counter[str]:
+    """rigserve_requests_total of ``protocol`` by code."""
+    counts: Counter[str] = Counter()
+    for family in service.metrics.registry.collect():
+        for s in family.samples:
+            if s.name == "rigserve_requests_total" and s.labels["protocol"] == protocol:
+                counts[s.labels["code"]] += int(s.value)
+    return counts
+
+
+def _batchers(service: Any) -> list[Any]:
+    return list(service._current().batchers.values())  # no public view of the batchers
+
+
+def _idle(handle: ServerHandle) -> bool:
+    """Nothing in flight, nothing queued."""
+    batchers = _batchers(handle.app.state.service)
+    return (_sample(handle, "rigserve_inflight_requests") == 0
+            and all(b.queued == 0 for b in batchers))
+
+
+def _assert_idle_and_answering(handle: ServerHandle) -> None:
+    wait_until(lambda: _idle(handle), "in-flight requests to drain")
+    threads = [t for b in _batchers(handle.app.state.service) for t in b._threads]
+    assert threads
+    assert all(t.is_alive() for t in threads)
+    with grpc.insecure_channel(handle.grpc_target) as channel:
+        answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(_grpc_request(1),
+                                                                     timeout=10)
+    assert answer.parameters["subset"].string_param == "lidar"
+    body, headers = _kserve_request(1)
+    assert httpx.post(f"{handle.url}/v2/models/rig/infer", content=body, headers=headers,
+                      timeout=10).status_code == 200
+    body, headers = _rig_json()
+    r = httpx.post(f"{handle.url}/v1/rigs/r1/infer", content=body, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+# ---- callers that give up ------------------------------------------------------------------
+
+@pytest.mark.usefixtures("no_server_errors")
+def test_grpc_deadlines_expiring_mid_inference_leave_the_server_idle_and_answering(
+        slow_live: ServerHandle) -> None:
+    service = slow_live.app.state.service
+    before = _codes(service, "kserve_grpc")
+    with grpc.insecure_channel(slow_live.grpc_target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        calls = [stub.ModelInfer.future(_grpc_request(), timeout=0.02) for _ in range(64)]
+        codes = Counter(call.code() for call in calls)
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, codes
+    assert codes[grpc.StatusCode.DEADLINE_EXCEEDED], codes
+    _assert_idle_and_answering(slow_live)
+    counted = _codes(service, "kserve_grpc") - before
+    # A handler cancelled because its caller left is the caller's doing, not a server bug.
+    assert counted["CANCELLED"] > 0, counted
+    assert set(counted) <= {"OK", "CANCELLED"}, counted
+
+
+# ---- shutdown ------------------------------------------------------------------------------
+
+
