@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from rigserve.sensors.errors import SensorError
 from rigserve.server.errors import InvalidInput, ServerError, from_sensor_error
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, headers)
 
 
+async def _client_gone(request: Request, _exc: Exception) -> Response:
+    # The client hung up before its body was read: nobody is left to answer and
+    # nothing failed, so nothing to log as an error or count (the infer fast path drops
+    # such a request the same way). 499 is nginx's "client closed request"; never sent.
+    logger.debug("%s %s: the client left before its body was read", request.method,
+                 request.url.path)
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # A bug, not the client's fault: log the traceback, answer without internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -90,4 +100,5 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SensorError, _server_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

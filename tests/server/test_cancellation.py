@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from tests.server.live_server import (
     serve_in_thread,
     wait_until,
 )
-from tests.server.repo_factory import build_tiny_repo, sample_raw_frames
+from tests.server.repo_factory import build_tiny_repo, sample_files, sample_raw_frames
 
 ROWS = 32  # rows per request: one request fills a batch of the slow engine
 Request = tuple[bytes, dict[str, str]]  # an HTTP body and its headers
@@ -83,6 +84,25 @@ def _rig_json() -> Request:
     return body, {"Content-Type": "application/json"}
 
 
+def _rig_multipart() -> Request:
+    boundary = "rigserve-test-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="lidar"; '
+            'filename="frame001.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            ).encode() + sample_files()["lidar"] + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _post(port: int, path: str, body: bytes, headers: dict[str, str], *,
+          sent: int | None = None) -> socket.socket:
+    """A raw HTTP/1.1 POST (one connection, closed by the server after its answer) of which
+    only the first ``sent`` body bytes go out when given."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body[:sent])
+    return sock
+
+
 # ---- server state --------------------------------------------------------------------------
 
 def _sample(handle: ServerHandle, name: str, **labels: str) -> float:
@@ -128,6 +148,16 @@ def _assert_idle_and_answering(handle: ServerHandle) -> None:
     assert r.status_code == 200, r.text
 
 
+def _settle(handle: ServerHandle) -> None:
+    """Wait until uvicorn is done with every request sent so far, answered or dropped: a
+    request sent after them is answered (so theirs were read first), then no connection
+    and no request task is left."""
+    assert httpx.get(f"{handle.url}/healthz", timeout=10).status_code == 200
+    state = handle.uvicorn.server_state
+    wait_until(lambda: not state.connections and not state.tasks,
+               "uvicorn to finish every request")
+
+
 # ---- callers that give up ------------------------------------------------------------------
 
 @pytest.mark.usefixtures("no_server_errors")
@@ -146,6 +176,23 @@ def test_grpc_deadlines_expiring_mid_inference_leave_the_server_idle_and_answeri
     # A handler cancelled because its caller left is the caller's doing, not a server bug.
     assert counted["CANCELLED"] > 0, counted
     assert set(counted) <= {"OK", "CANCELLED"}, counted
+
+
+@pytest.mark.usefixtures("no_server_errors")
+@pytest.mark.parametrize(("path", "make"), [
+    ("/v1/rigs/r1/infer", _rig_json), ("/v1/rigs/r1/infer", _rig_multipart),
+    ("/v2/models/rig/infer", _kserve_request)], ids=["rig-json", "rig-multipart", "kserve"])
+def test_a_client_hanging_up_mid_upload_is_neither_an_error_nor_a_500(
+        slow_live: ServerHandle, path: str, make: Callable[[], Request]) -> None:
+    service = slow_live.app.state.service
+    protocol = "rest" if path.startswith("/v1") else "kserve_http"
+    before = _codes(service, protocol)
+    body, headers = make()
+    _post(slow_live.http_port, path, body, headers, sent=len(body) // 2).close()
+    _settle(slow_live)
+    # Nobody is left to answer: nothing to count either, as for a client that never sent.
+    assert _codes(service, protocol) == before
+    _assert_idle_and_answering(slow_live)
 
 
 # ---- shutdown ------------------------------------------------------------------------------
