@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"rigserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     app = create_app(settings, install_signal_handlers=True)
+    # uvicorn takes whole seconds and None for "wait for ever": round a fraction up, so a
+    # drain under a second is still bounded and 0 means no wait, as it does for gRPC.
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level=args.log_level,
-                timeout_graceful_shutdown=int(settings.drain_timeout_s) or None)
+                timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s))
     return 0

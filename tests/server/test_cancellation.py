@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 
 from tests.server.live_server import (
     ServerHandle,
+    serve_in_subprocess,
     serve_in_thread,
     wait_until,
 )
@@ -101,6 +103,27 @@ def _post(port: int, path: str, body: bytes, headers: dict[str, str], *,
              f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body[:sent])
     return sock
+
+
+def _answer(sock: socket.socket) -> str:
+    """The status of a complete HTTP answer; "refused" when not one byte came back;
+    "cut ..." when the answer stopped short of its Content-Length."""
+    data = b""
+    with sock:
+        try:
+            while chunk := sock.recv(1 << 16):
+                data += chunk
+        except ConnectionError:
+            pass
+    if not data:
+        return "refused"
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = [int(v) for k, _, v in (h.partition(":") for h in lines[1:])
+              if k.lower() == "content-length"]
+    if not length or len(body) != length[0]:
+        return f"cut after {len(data)} bytes: {lines[0]!r}"
+    return lines[0].split()[1]
 
 
 # ---- server state --------------------------------------------------------------------------
@@ -198,3 +221,14 @@ def test_a_client_hanging_up_mid_upload_is_neither_an_error_nor_a_500(
 # ---- shutdown ------------------------------------------------------------------------------
 
 
+def test_a_drain_timeout_under_a_second_still_bounds_the_shutdown(slow_repo: Path) -> None:
+    with serve_in_subprocess(slow_repo, env={"RIGSERVE_DRAIN_TIMEOUT_S": "0.5"}) as live:
+        assert live.process is not None
+        body, headers = _rig_json()
+        stalled = _post(live.http_port, "/v1/rigs/r1/infer", body, headers, sent=len(body) // 2)
+        # Answered on a later connection: the server has read the stalled request's head.
+        assert httpx.get(f"{live.url}/healthz").status_code == 200
+        live.process.send_signal(signal.SIGTERM)
+        assert live.process.wait(timeout=10) in (0, -signal.SIGTERM)
+        # uvicorn answers a request it had to cancel with a complete 500.
+        assert _answer(stalled) == "500"
