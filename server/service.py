@@ -285,6 +285,12 @@ class InferenceService:
                        "total": time.perf_counter() - t0}
             return _prediction(gen, route, le.name, result.outputs, timings)
 
+    def check_frames(self, frames: Mapping[str, RawFrame]) -> None:
+        """Refuse frames the router refuses whatever their content: an unknown sensor name
+        (InvalidInput) or a frame over its size limit (PayloadTooLarge). A stream calls this
+        before it holds a frame for later ones, so one bad frame cannot poison the rest."""
+        self._current().router.check_names(frames)
+
     async def _route(self, gen: _Generation, frames: Mapping[str, RawFrame],
                      stale: Collection[str]) -> Route:
         # Decoding a PNG or resampling a big point cloud takes milliseconds: keep it off

@@ -143,7 +143,11 @@ class RigSession:
         pending = _Pending(frame.sequence, frame.capture_time, arrived)
         try:
             self._check_rig(frame)
-            obs = self._liveness.observe(t, payloads_of(frame))
+            payloads = payloads_of(frame)
+            # Refused before liveness holds any of it: a held payload is routed again
+            # with every later frame that lacks that sensor.
+            self._service.check_frames(payloads)
+            obs = self._liveness.observe(t, payloads)
         except ServerError as exc:
             pending.error = exc
             return pending

@@ -781,11 +781,6 @@ def test_undecodable_payloads_are_refused_in_band_and_the_stream_goes_on(
     assert answers[4].prediction.subset == "lidar+mmwave"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server/grpc/rig_stream.py (not changed here): RigSession._accept hands every named "
-    "payload to SensorLiveness before the router checks modality names, so the unknown "
-    "sensor is held and every later frame fails check_names. Fix: check names (and "
-    "size limits) before liveness.observe and answer that frame in-band."))
 def test_an_unknown_sensor_on_one_frame_does_not_poison_the_stream(
         channel: grpc.Channel) -> None:
     _, unknown, after = _stream(channel, [
@@ -796,10 +791,6 @@ def test_an_unknown_sensor_on_one_frame_does_not_poison_the_stream(
     assert after.HasField("prediction"), after.error.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server/grpc/rig_stream.py (not changed here): an oversized payload is held by "
-    "SensorLiveness and re-checked by the router on every later frame, stale or not, "
-    "so each is refused RESOURCE_EXHAUSTED until that sensor sends a smaller frame."))
 def test_an_oversized_frame_does_not_poison_the_stream(channel: grpc.Channel) -> None:
     huge = np.tile(GOOD_RAW["lidar"], (1200, 1))  # 48000 points, 1.15 MB > the 1 MiB limit
     _, big, after = _stream(channel, [
