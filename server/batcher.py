@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -50,7 +51,7 @@ class BatchResult:
         return self.times.infer_s
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the queue removes an abandoned item by itself
 class _Item:
     inputs: Mapping[str, np.ndarray]
     rows: int
@@ -121,7 +122,14 @@ class DynamicBatcher:
         with self._cond:
             self._queue.append(item)
             self._cond.notify()
-        return await item.future
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            # The caller gave up (deadline, disconnect): if its request has not left the
+            # queue yet, take it out, so it costs no engine run and frees its slot.
+            with self._cond, contextlib.suppress(ValueError):
+                self._queue.remove(item)
+            raise
 
     def _alone(self) -> bool:
         """Nothing to batch with, now or soon: engine idle, queue empty, no one else in flight."""

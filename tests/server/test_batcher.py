@@ -77,6 +77,30 @@ def test_full_queue_raises_overloaded_with_a_retry_hint(tiny_repo: Path) -> None
     assert "queue full (2 requests waiting)" in str(err)
 
 
+def test_a_request_abandoned_in_the_queue_leaves_it_and_is_never_run(tiny_repo: Path) -> None:
+    noting = _ThreadNoting(_engine(tiny_repo))
+
+    async def main() -> tuple[int, list[BatchResult]]:
+        b = DynamicBatcher(noting, max_batch=1, max_delay_s=0, max_queue=2, metrics=Metrics())
+        # Not started: both requests wait in the queue; the first caller gives up.
+        first, second = (asyncio.create_task(b.submit({"lidar": r})) for r in _rows(2))
+        await asyncio.sleep(0.01)
+        assert b.queued == 2
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        queued_after_cancel = b.queued  # its slot is free for a live request at once
+        third = asyncio.create_task(b.submit({"lidar": _rows(3)[2]}))
+        b.start()
+        answers = await asyncio.gather(second, third)
+        await b.close()
+        return queued_after_cancel, answers
+
+    queued, answers = asyncio.run(main())
+    assert queued == 1
+    assert [a.batch_rows for a in answers] == [1, 1]
+    assert [rows for _, rows in noting.calls] == [1, 1]  # the abandoned row never ran
+
+
 class _ThreadNoting:
     """The real engine, noting which thread ran each batch and its rows."""
 
