@@ -23,7 +23,7 @@ from rigserve.registry import Registry
 
 from .errors import FormatError
 from .mat5 import MatReadError, encode_mat5, read_mat5
-from .png16 import decode_png16, encode_png16
+from .png16 import decode_png16, encode_png16, png_size
 from .specs import NUM_JOINTS, ModalitySpec, get_modality
 from .validate import describe_expected, shape_matches
 
@@ -62,7 +62,18 @@ def codec_for(modality: str) -> Codec:
 _PNG16_MODES = ("I;16", "I;16L", "I;16B", "I")
 
 
+#: Largest depth image decoded (4096 x 4096; MM-Fi's is 480 x 640). Checked on the header
+#: before decoding: a PNG of a few bytes can declare 100 million pixels, and a decoder
+#: allocates the whole image before it finds the data missing.
+MAX_DEPTH_PIXELS = 1 << 24
+
+
 def _decode_png(data: bytes, source: str, _spec: ModalitySpec) -> np.ndarray:
+    size = png_size(data)
+    if size is not None and size[0] * size[1] > MAX_DEPTH_PIXELS:
+        raise FormatError(source, f"a depth image of at most {MAX_DEPTH_PIXELS} pixels",
+                          f"a PNG header declaring {size[0]}x{size[1]} = "
+                          f"{size[0] * size[1]} pixels")
     fast = decode_png16(data)  # the files our writer makes; anything else goes to Pillow
     return fast if fast is not None else _decode_png_pillow(data, source)
 

@@ -90,6 +90,19 @@ def _chunks(data: bytes) -> list[tuple[bytes, memoryview]] | None:
     return None
 
 
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a PNG's IHDR, read before anything is decoded; None when
+    ``data`` does not start like a PNG (8-byte signature, then a 13-byte IHDR)."""
+    head = len(SIGNATURE)
+    if not data.startswith(SIGNATURE) or len(data) < head + 8 + 13:
+        return None
+    length, kind = struct.unpack_from(">I4s", data, head)
+    if (length, kind) != (13, b"IHDR"):
+        return None
+    w, h = struct.unpack_from(">II", data, head + 8)
+    return h, w
+
+
 def decode_png16(data: bytes) -> np.ndarray | None:
     """The (H, W) uint16 image of an unfiltered 16-bit greyscale PNG, else None."""
     if not data.startswith(SIGNATURE):
@@ -104,12 +117,15 @@ def decode_png16(data: bytes) -> np.ndarray | None:
     w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
     if (depth, colour, interlace) != (_BIT_DEPTH, _GREY, 0) or not h or not w:
         return None
+    expected = h * (1 + 2 * w)
     try:
-        # zlib's Adler-32 checks the image data itself.
-        raw = zlib.decompress(b"".join(p for k, p in chunks if k == b"IDAT"))
+        # Inflate at most one byte past the image, so a small IDAT that inflates to
+        # gigabytes costs nothing; zlib's Adler-32 checks the data once it is complete.
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(b"".join(p for k, p in chunks if k == b"IDAT"), expected + 1)
     except zlib.error:
         return None
-    if len(raw) != h * (1 + 2 * w):
+    if len(raw) != expected or not inflate.eof:
         return None
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(h, 1 + 2 * w)
     if rows[:, 0].any():  # some row uses a PNG filter: leave it to a full decoder

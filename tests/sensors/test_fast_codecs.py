@@ -7,12 +7,14 @@ import contextlib
 import io
 import random
 import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 import scipy.io
 from PIL import Image
-from rigserve.sensors import formats
+from rigserve.sensors import formats, png16
 from rigserve.sensors.errors import FormatError
 from rigserve.sensors.mat5 import MatReadError, encode_mat5, read_mat5
 from rigserve.sensors.png16 import decode_png16, encode_png16
@@ -211,3 +213,34 @@ def test_mutated_csi_files_only_ever_raise_mat_read_errors() -> None:
             data[rng.randrange(min(len(data), 260))] = rng.randrange(256)
         with contextlib.suppress(MatReadError, NotImplementedError):
             read_mat5(bytes(data))  # anything else fails the test
+
+
+def _png(height: int, width: int, idat: bytes) -> bytes:
+    """A 16-bit greyscale PNG with the given header and IDAT payload, framed correctly."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    return b"".join([png16.SIGNATURE, *png16._chunk(b"IHDR", [ihdr]),
+                     *png16._chunk(b"IDAT", [idat]), *png16._chunk(b"IEND", [])])
+
+
+def test_a_png_header_declaring_too_many_pixels_is_refused_before_decoding() -> None:
+    # 60 bytes that declare 12000 x 12000: decoders allocate the image before they find
+    # the data missing (Pillow's own bomb limit only warns below 179 million pixels).
+    data = _png(12000, 12000, zlib.compress(b"\0" * 64))
+    assert png16.png_size(data) == (12000, 12000)
+    with pytest.raises(FormatError, match=r"at most 16777216 pixels, found a PNG header "
+                                          r"declaring 12000x12000 = 144000000 pixels"):
+        formats.decode_frame("depth", data)
+
+
+def test_an_idat_that_inflates_far_past_its_image_is_not_inflated_by_the_fast_path() -> None:
+    # 480x640 declared; the IDAT inflates to 64 MiB of zero rows (a 64 KiB upload).
+    bomb = zlib.compressobj(9)
+    idat = b"".join([*(bomb.compress(b"\0" * (1 << 20)) for _ in range(64)), bomb.flush()])
+    data = _png(480, 640, idat)
+    tracemalloc.start()
+    try:
+        assert png16.decode_png16(data) is None  # too much data: not one of our files
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # the image's 615 KB and the IDAT, never the 64 MiB
