@@ -168,11 +168,14 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     if "data" not in spec:
         raise InvalidInput(f"input {name}: needs 'data' or parameters.binary_data_size")
     try:
-        arr = np.asarray(spec["data"], dtype=dtype)
+        # over="raise": a finite 1e300 sent as FP32 is out of range, not "inf" (NaN and
+        # infinity tokens stay what they are, for the finite-values check to name).
+        with np.errstate(over="raise"):
+            arr = np.asarray(spec["data"], dtype=dtype)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"input {name}: 'data' is not a list of {datatype} values: "
                            f"{exc}") from exc
-    except OverflowError as exc:  # 1000 as INT8, -1 as UINT8, 10**400 as FP32
+    except (OverflowError, FloatingPointError) as exc:  # 1000 as INT8, -1 as UINT8, 1e300 as FP32
         raise InvalidInput(f"input {name}: a value in 'data' is out of range for {datatype}: "
                            f"{exc}") from exc
     if arr.size != count:

@@ -141,6 +141,10 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-data-too-large-for-float", "/v2/models/rig/infer",
      {"content": json.dumps(_kserve("lidar", [1, 256, 4], data=[10**400] * 1024))}, 400,
      r"input lidar: a value in 'data' is out of range for FP32"),
+    # Finite, but past float32: out of range, not "NaN or inf" as a cast to inf would say.
+    ("kserve-fp32-overflow", "/v2/models/rig/infer",
+     {"json": _kserve("lidar", [1, 256, 4], data=[1e300] + [0.5] * 1023)}, 400,
+     r"input lidar: a value in 'data' is out of range for FP32: overflow encountered"),
     ("rig-value-out-of-range", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "data": [[300, 1, 2], [3, 4, 5]], "dtype": "uint8"}}}}, 400,
      r"lidar: a value is out of range for dtype uint8 \(Python integer 300 out of bounds"),
