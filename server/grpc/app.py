@@ -39,6 +39,7 @@ SERVICE_NAMES: tuple[str, ...] = (
 class _Handle:
     port: int
     health: ReadinessHealth
+    rig_streams: RigStreamServicer
 
 
 _HANDLES: weakref.WeakKeyDictionary[grpc.aio.Server, _Handle] = weakref.WeakKeyDictionary()
@@ -70,8 +71,9 @@ def create_grpc_server(service: InferenceService, settings: Any,
     # The generated add_* helpers carry no annotations (grpcio-tools writes none).
     grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
         InferenceServicer(service, settings.infer_stream_max_inflight), server)
+    rig_streams = RigStreamServicer(service, options)
     rig_stream_pb2_grpc.add_RigStreamServicer_to_server(  # type: ignore[no-untyped-call]
-        RigStreamServicer(service, options), server)
+        rig_streams, server)
     health = ReadinessHealth(lambda: service.ready, SERVICE_NAMES)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -84,7 +86,7 @@ def create_grpc_server(service: InferenceService, settings: Any,
             else server.add_insecure_port(address))
     if port == 0:
         raise OSError(f"gRPC could not bind {address}")
-    _HANDLES[server] = _Handle(port, health)
+    _HANDLES[server] = _Handle(port, health, rig_streams)
     logger.info("gRPC on %s:%d (%s, max message %d MiB, %d API keys)", settings.host, port,
                 "TLS" if creds else "plaintext", limit >> 20, len(settings.api_keys))
     return server
@@ -96,8 +98,15 @@ def bound_port(server: grpc.aio.Server) -> int:
 
 
 async def stop_grpc_server(server: grpc.aio.Server, grace_s: float) -> None:
-    """Report NOT_SERVING, then stop: new RPCs are refused, in-flight ones get ``grace_s``."""
+    """Report NOT_SERVING, then stop: new RPCs are refused, in-flight ones get ``grace_s``.
+
+    Open rig streams stop reading at once, answer every frame they read and end
+    UNAVAILABLE (see :meth:`RigStreamServicer.drain`), so they do not hold the stop for
+    the whole grace period."""
     handle = _HANDLES.get(server)
     if handle is not None:
         handle.health.draining = True
+        streams = handle.rig_streams.drain()
+        if streams:
+            logger.info("draining %d rig stream(s): answering what they sent", streams)
     await server.stop(grace_s)

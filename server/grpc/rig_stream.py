@@ -108,10 +108,22 @@ class RigSession:
         self._t0 = time.monotonic()
         self._dropped_total = 0
         self._reader_error: BaseException | None = None
+        self._reader: asyncio.Task[None] | None = None
+        #: Set by :meth:`stop_reading`: the server is shutting down.
+        self.stopped = False
+
+    def stop_reading(self) -> None:
+        """Read no more frames; every frame already read is still answered, then the
+        stream ends. Frames are read whole, so none is half-accepted."""
+        self.stopped = True
+        if self._reader is not None:
+            self._reader.cancel()
 
     async def run(self, frames: AsyncIterator[pb.RigFrame]) -> AsyncIterator[pb.RigPrediction]:
         self._metrics.streams_active.inc()
-        reader = asyncio.create_task(self._read(frames))
+        reader = self._reader = asyncio.create_task(self._read(frames))
+        if self.stopped:  # the server began shutting down while this stream opened
+            reader.cancel()
         try:
             async for answer in ordered_map(self._queued(), self._answer,
                                             self._options.max_inflight):
@@ -230,16 +242,41 @@ def _prediction_message(p: RigPrediction) -> pb.Prediction:
         subset=p.subset, used=list(p.used), dropped=dict(p.dropped), engine=p.engine)
 
 
+#: The status a stream ends with when the server shuts down (gRPC's retryable code).
+DRAINED = (grpc.StatusCode.UNAVAILABLE,
+           "the server is shutting down: every frame it read has been answered; reconnect "
+           "(to another instance) to go on")
+
+
 class RigStreamServicer(pb_grpc.RigStreamServicer):
     def __init__(self, service: InferenceService, options: StreamOptions) -> None:
         self._service = service
         self._options = options
+        self._sessions: set[RigSession] = set()
+        self._draining = False
 
     @override
     async def Stream(self, request_iterator: AsyncIterator[pb.RigFrame],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[pb.RigPrediction]:
-        async for answer in RigSession(self._service, self._options).run(request_iterator):
-            yield answer
+        session = RigSession(self._service, self._options)
+        session.stopped = self._draining
+        self._sessions.add(session)
+        try:
+            async for answer in session.run(request_iterator):
+                yield answer
+        finally:
+            self._sessions.discard(session)
+        if session.stopped:
+            await context.abort(*DRAINED)
+
+    def drain(self) -> int:
+        """Shutting down: every open stream stops reading, answers what it read and ends
+        UNAVAILABLE, so edge clients reconnect instead of waiting out the grace period
+        with frames that would never be answered. Returns how many streams it stopped."""
+        self._draining = True
+        for session in self._sessions:
+            session.stop_reading()
+        return len(self._sessions)
 
 
 def options_from(settings: Settings) -> StreamOptions:

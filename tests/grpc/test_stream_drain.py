@@ -1,0 +1,73 @@
+"""Shutting down with rig streams open: each stream stops reading at once, answers every
+frame it read, in order, and ends UNAVAILABLE (retryable), so the stop does not wait out
+its grace period and no frame the server took is left without an answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from rigserve.proto import rig_stream_pb2 as pb
+from rigserve.proto import rig_stream_pb2_grpc as pb_grpc
+from rigserve.server.grpc import StreamOptions, stop_grpc_server
+
+from tests.grpc.grpc_server import live_grpc
+from tests.grpc.rig_client import rig_frame
+from tests.server.live_server import wait_until
+from tests.server.repo_factory import build_tiny_repo, sample_raw_frames
+
+RAW = sample_raw_frames(seed=4)
+
+
+def test_shutdown_answers_every_frame_a_stream_sent_then_ends_it_unavailable(
+        tmp_path: Path) -> None:
+    # A wide model and a small queue: frames are waiting and in flight when the stop comes.
+    repo = build_tiny_repo(tmp_path, modalities=("lidar",), hidden=4096)
+    with live_grpc(repo, stream_options=StreamOptions(queue_size=4, max_inflight=2),
+                   inline_max_ms=0) as live, grpc.insecure_channel(live.target) as channel:
+        stop_sending = threading.Event()
+
+        def frames() -> Iterator[pb.RigFrame]:
+            i = 0
+            while not stop_sending.is_set():  # flat out: faster than the engine answers
+                yield rig_frame(i, 1.0 + i * 1e-3, {"lidar": RAW["lidar"]})
+                i += 1
+
+        answers: list[pb.RigPrediction] = []
+        stream = pb_grpc.RigStreamStub(channel).Stream(frames())
+        ended: list[grpc.RpcError] = []
+
+        def read() -> None:
+            try:
+                answers.extend(stream)
+            except grpc.RpcError as exc:
+                ended.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_until(lambda: len(answers) >= 10, "ten answers on the stream", timeout=20)
+        grace_s = 10.0
+        started = time.perf_counter()
+        live.call(stop_grpc_server(live.server, grace_s))
+        took = time.perf_counter() - started
+        reader.join(10)
+        stop_sending.set()
+
+        assert took < grace_s / 2  # the stream ended itself; nothing waited out the grace
+        (error,) = ended
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert "every frame it read has been answered; reconnect" in (error.details() or "")
+        sequences = [a.sequence for a in answers]
+        dropped = {s for a in answers for s in a.dropped_sequences}
+        # In order, and every frame up to the last answered is answered or reported dropped.
+        assert sequences == sorted(sequences)
+        assert set(range(sequences[-1] + 1)) == set(sequences) | dropped
+        assert all(a.HasField("prediction") for a in answers)
+        # Every frame the server took was answered (dropped ones are reported, not taken).
+        taken = live.metric("rigserve_requests_total", protocol="stream", subset="lidar",
+                            code="OK")
+        assert taken == len(answers)
+        assert live.metric("rigserve_streams_active") == 0
