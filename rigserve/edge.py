@@ -182,6 +182,11 @@ class EdgeSummary:
     mpjpe_mm: list[float] = field(default_factory=list)
     transitions: list[tuple[int, str, str, str]] = field(default_factory=list)
     duration_s: float = 0.0
+    #: Streams re-opened after the server ended one UNAVAILABLE (shutdown, restart).
+    reconnects: int = 0
+    #: Frames sent that were neither answered nor reported dropped: on the wire when a
+    #: stream ended (the server answers every frame it read before it ends one).
+    unanswered: int = 0
 
     def add(self, answer: EdgeAnswer) -> None:
         self.answered += 1
@@ -230,16 +235,29 @@ def open_channel(target: str, root_cert: Path | None = None,
 def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame], *,
                   fps: float = 10.0, failures: FailureScript | None = None,
                   api_key: str | None = None,
-                  on_answer: Callable[[EdgeAnswer], None] | None = None) -> EdgeSummary:
-    """Send ``source`` as rig ``rig`` at ``fps`` (0 = as fast as possible); collect answers."""
+                  on_answer: Callable[[EdgeAnswer], None] | None = None,
+                  max_reconnects: int = 5) -> EdgeSummary:
+    """Send ``source`` as rig ``rig`` at ``fps`` (0 = as fast as possible); collect answers.
+
+    A stream the server ends UNAVAILABLE (it is shutting down or restarting; a Kubernetes
+    Service then routes the new stream to another pod) is re-opened with the next frame,
+    up to ``max_reconnects`` times in a row without an answer in between, waiting 0.5 s,
+    1 s, 2 s... (at most 5 s) before each attempt. Any other error ends the run.
+    """
     script = failures or FailureScript()
     summary = EdgeSummary()
     lock = threading.Lock()
     inflight: dict[int, tuple[float, tuple[str, ...], np.ndarray | None]] = {}
+    numbered = enumerate(source)  # shared by every stream this run opens
     start_wall, start = time.time(), time.perf_counter()
 
     def frames() -> Iterator[pb.RigFrame]:
-        for i, src in enumerate(source):
+        while True:
+            with lock:
+                nxt = next(numbered, None)
+            if nxt is None:
+                return
+            i, src = nxt
             t = i / fps if fps > 0 else time.perf_counter() - start
             if fps > 0:
                 time.sleep(max(0.0, start + t - time.perf_counter()))
@@ -253,14 +271,29 @@ def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame]
                               sensors=sensors)
 
     metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
-    for answer in pb_grpc.RigStreamStub(channel).Stream(frames(), metadata=metadata):
-        with lock:
-            sent_at, sent, truth = inflight.pop(answer.sequence)
-            for s in answer.dropped_sequences:
-                inflight.pop(s, None)
-        view = _answer_view(answer, sent, time.perf_counter() - sent_at, truth)
-        summary.add(view)
-        if on_answer is not None:
-            on_answer(view)
+    stub = pb_grpc.RigStreamStub(channel)
+    failed = 0  # attempts in a row without an answer
+    while True:
+        try:
+            for answer in stub.Stream(frames(), metadata=metadata):
+                failed = 0
+                with lock:
+                    sent_at, sent, truth = inflight.pop(answer.sequence)
+                    for s in answer.dropped_sequences:
+                        inflight.pop(s, None)
+                view = _answer_view(answer, sent, time.perf_counter() - sent_at, truth)
+                summary.add(view)
+                if on_answer is not None:
+                    on_answer(view)
+            break
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or failed >= max_reconnects:
+                raise
+            delay = min(5.0, 0.5 * 2 ** failed)
+            failed += 1
+            summary.reconnects += 1
+            logger.warning("rig stream ended (%s); reconnecting in %.1f s", exc.details(), delay)
+            time.sleep(delay)
+    summary.unanswered = len(inflight)
     summary.duration_s = time.perf_counter() - start
     return summary

@@ -30,6 +30,10 @@ def register(sub: Any) -> None:
     p.add_argument("--api-key", default=os.environ.get("RIGSERVE_API_KEY"),
                    help="API key (default: $RIGSERVE_API_KEY)")
     p.add_argument("--tls-ca", type=Path, default=None, help="CA certificate: use TLS")
+    p.add_argument("--reconnects", type=int, default=5, metavar="N",
+                   help="re-open the stream when the server ends it UNAVAILABLE (shutdown, "
+                        "restart), up to N times in a row, backing off 0.5 s to 5 s; "
+                        "0 = stop instead (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="summary only, no per-frame view")
     p.set_defaults(handler=_run)
 
@@ -51,6 +55,8 @@ def _summary(s: Any) -> str:
     lines = [
         f"frames sent {s.sent}, answered {s.answered}, errors {s.errors}, "
         f"dropped by the server {s.dropped_by_server}, {s.fps:.1f} frames/s",
+        *([f"reconnected {s.reconnects} time(s); {s.unanswered} frame(s) were on the wire "
+           "when a stream ended"] if s.reconnects or s.unanswered else []),
         f"latency p50 {s.latency_ms(50):.1f} ms, p95 {s.latency_ms(95):.1f} ms; "
         f"MPJPE vs ground truth {mpjpe}",
         "subsets: " + ", ".join(f"{k} {v}" for k, v in s.subsets.most_common()),
@@ -79,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         with edge.open_channel(args.target, args.tls_ca) as channel:
             summary = edge.stream_frames(channel, args.rig, source, fps=args.fps,
                                          failures=script, api_key=args.api_key,
-                                         on_answer=view)
+                                         on_answer=view, max_reconnects=args.reconnects)
     except grpc.RpcError as exc:
         print(f"rigserve edge: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1

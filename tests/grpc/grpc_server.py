@@ -50,8 +50,9 @@ class LiveGrpc:
 def live_grpc(repo: Path, *, start_service: bool = True,
               stream_options: StreamOptions | None = None,
               **settings: Any) -> Iterator[LiveGrpc]:
-    """Start service + gRPC server on 127.0.0.1:<free port>; stop both on exit."""
-    cfg = Settings(repository=repo, host="127.0.0.1", grpc_port=0, **settings)
+    """Start service + gRPC server on 127.0.0.1:<free port, or settings' grpc_port>;
+    stop both on exit."""
+    cfg = Settings(**{"repository": repo, "host": "127.0.0.1", "grpc_port": 0, **settings})
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-test-loop", daemon=True)
     thread.start()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from rigserve.sensors.formats import frame_path, ground_truth_path, write_frame, write_ground_truth
@@ -12,6 +14,7 @@ from rigserve.server.grpc import StreamOptions
 
 from rigserve.cli import main as cli_main
 from rigserve.edge import (
+    EdgeSummary,
     FailureRule,
     FailureScript,
     SourceFrame,
@@ -21,6 +24,7 @@ from rigserve.edge import (
     stream_frames,
 )
 from tests.grpc.grpc_server import live_grpc
+from tests.server.live_server import wait_until
 from tests.server.repo_factory import sample_files, sample_raw_frames
 
 
@@ -79,6 +83,41 @@ def test_stream_client_reports_subsets_transitions_and_error(tiny_repo: Path) ->
     assert summary.subsets["depth"] >= 5
     assert all(v.mpjpe_mm is not None and v.mpjpe_mm > 0 for v in views)
     assert summary.latency_ms(50) > 0
+
+
+def test_stream_client_reconnects_when_the_server_restarts(tiny_repo: Path) -> None:
+    answers: list[int] = []
+    result: list[EdgeSummary] = []
+    with live_grpc(tiny_repo) as first:
+        port = first.port
+        channel = open_channel(first.target)
+        client = threading.Thread(target=lambda: result.append(stream_frames(
+            channel, "edge-1", _source(200), fps=100, max_reconnects=10,
+            on_answer=lambda v: answers.append(v.sequence))))
+        client.start()
+        wait_until(lambda: len(answers) >= 10, "ten answers from the first server")
+        # Leaving the block drains the stream (UNAVAILABLE) and stops the first server.
+    before_restart = len(answers)
+    with live_grpc(tiny_repo, grpc_port=port):
+        client.join(30)
+    channel.close()
+    (summary,) = result
+    assert summary.reconnects >= 1
+    assert len(answers) > before_restart  # the second server answered the rest
+    assert summary.errors == 0
+    assert answers == sorted(answers)
+    # Every frame sent is accounted for: answered, dropped, or on the wire at the switch.
+    assert summary.sent == 200
+    assert summary.answered + summary.dropped_by_server + summary.unanswered == summary.sent
+    assert summary.unanswered <= 2
+
+
+def test_stream_client_gives_up_after_its_reconnects(tiny_repo: Path) -> None:
+    with live_grpc(tiny_repo) as live:
+        port = live.port
+    with open_channel(f"127.0.0.1:{port}") as channel, pytest.raises(grpc.RpcError) as err:
+        stream_frames(channel, "edge-1", _source(5), fps=0, max_reconnects=1)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def _write_mmfi(root: Path, frames: int) -> None:
