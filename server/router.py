@@ -74,8 +74,11 @@ class Router:
     def check_names(self, frames: Mapping[str, object]) -> None:
         unknown = sorted(set(frames) - set(self.modalities) - set(SENSOR_MODALITIES))
         if unknown:
-            raise InvalidInput(f"unknown modality {', '.join(map(repr, unknown))}; this "
-                               f"repository accepts {', '.join(self.modalities)}")
+            # A few names say what went wrong; a thousand would only make the error huge.
+            shown = ", ".join(repr(n[:64]) for n in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise InvalidInput(f"unknown modality {shown}{more}; this repository accepts "
+                               f"{', '.join(self.modalities)}")
         for name, frame in frames.items():
             size = frame.nbytes if isinstance(frame, np.ndarray) else len(frame)  # type: ignore[arg-type]
             limit = self.size_limits.get(name)

@@ -70,6 +70,10 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
      r"wifi: .*found unreadable MATLAB data \(2 bytes, shorter than the 128-byte"),
     ("rig-unknown-modality", "/v1/rigs/r/infer", {"json": {"frames": {"thermal": [[1, 2]]}}},
      400, r"unknown modality 'thermal'; this repository accepts depth, lidar, mmwave, wifi"),
+    ("rig-many-unknown-modalities", "/v1/rigs/r/infer",
+     {"json": {"frames": {f"s{i:04d}": [[1, 2]] for i in range(1000)}}}, 400,
+     r"^unknown modality 's0000', 's0001', 's0002', 's0003', 's0004' and 995 more; this "
+     r"repository accepts depth, lidar, mmwave, wifi$"),
     ("rig-empty", "/v1/rigs/r/infer", {"json": {"frames": {}}}, 400,
      r"no sensor frames in the request; send at least one of depth"),
     ("rig-no-body", "/v1/rigs/r/infer", {"content": b""}, 400, r"request JSON is not valid"),
