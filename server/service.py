@@ -120,11 +120,13 @@ class InferenceService:
         self.metrics.ready.set(1)
         logger.info("ready: %d engines from %s", len(self._gen.batchers), self.settings.repository)
 
-    async def stop(self) -> None:
-        """Stop taking requests, drain those in flight (up to drain_timeout_s), release."""
+    async def stop(self, deadline: float | None = None) -> None:
+        """Stop taking requests, drain those in flight until ``deadline`` (a
+        ``time.monotonic()`` instant; default drain_timeout_s from now), release."""
         self._stopping = True
         self.metrics.ready.set(0)
-        deadline = time.monotonic() + self.settings.drain_timeout_s
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.drain_timeout_s
         while self._inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         if self._gen is not None:

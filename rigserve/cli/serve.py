@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 # CLI flag -> Settings field; flags left unset fall back to RIGSERVE_* variables, then defaults.
@@ -48,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from rigserve.server.rest.app import create_app
+    from rigserve.server.rest.app import begin_shutdown, create_app
     from rigserve.server.settings import Settings
 
     overrides: dict[str, Any] = {k: getattr(args, k) for k in (*_FLAGS, "repository")
@@ -69,6 +71,19 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, install_signal_handlers=True)
     # uvicorn takes whole seconds and None for "wait for ever": round a fraction up, so a
     # drain under a second is still bounded and 0 means no wait, as it does for gRPC.
-    uvicorn.run(app, host=settings.host, port=settings.http_port, log_level=args.log_level,
-                timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s))
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.http_port,
+                            log_level=args.log_level,
+                            timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s))
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling the app the moment a stop signal arrives."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            begin_shutdown(app)
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: a second Ctrl-C
+        server.run()
+    # As uvicorn.run: a server that never started (no repository, port taken) exits 3.
+    return 0 if server.started else 3

@@ -97,6 +97,13 @@ def bound_port(server: grpc.aio.Server) -> int:
     return _HANDLES[server].port
 
 
+def begin_drain(server: grpc.aio.Server) -> None:
+    """Shutdown has begun: health answers NOT_SERVING from now on (calls still served)."""
+    handle = _HANDLES.get(server)
+    if handle is not None:
+        handle.health.draining = True
+
+
 async def stop_grpc_server(server: grpc.aio.Server, grace_s: float) -> None:
     """Report NOT_SERVING, then stop: new RPCs are refused, in-flight ones get ``grace_s``.
 

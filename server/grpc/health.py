@@ -56,4 +56,8 @@ class ReadinessHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # 
             if status != last:
                 yield health_pb2.HealthCheckResponse(status=status)
                 last = status
+            if self.draining:
+                # NOT_SERVING is sent and nothing will change again: end the call, so an
+                # open Watch does not hold the server's stop for its whole grace period.
+                return
             await asyncio.sleep(self._poll_s)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,13 +66,33 @@ def _lifespan(settings: Settings, install_signal_handlers: bool) -> Any:
         finally:
             if install_signal_handlers:
                 loop.remove_signal_handler(signal.SIGHUP)
+            # One drain budget for the whole stop, counted from the signal when the
+            # process runner reported it (begin_shutdown): uvicorn has already spent part
+            # of it draining HTTP, and the pod's grace period covers the sum.
+            deadline = getattr(app.state, "shutdown_deadline", None)
+            if deadline is None:
+                deadline = time.monotonic() + settings.drain_timeout_s
             if grpc_server is not None:
                 from rigserve.server.grpc import stop_grpc_server
 
-                await stop_grpc_server(grpc_server, settings.drain_timeout_s)
-            await service.stop()
+                await stop_grpc_server(grpc_server, max(0.0, deadline - time.monotonic()))
+            await service.stop(deadline)
 
     return lifespan
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """The process was told to stop (SIGTERM / SIGINT; call it from the signal handler's
+    thread, the event loop's): start the drain clock and turn gRPC health NOT_SERVING
+    now, while uvicorn drains HTTP, instead of after it. Later calls change nothing."""
+    if getattr(app.state, "shutdown_deadline", None) is not None:
+        return
+    app.state.shutdown_deadline = time.monotonic() + app.state.settings.drain_timeout_s
+    grpc_server = getattr(app.state, "grpc_server", None)
+    if grpc_server is not None:
+        from rigserve.server.grpc import begin_drain
+
+        begin_drain(grpc_server)
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None,

@@ -383,3 +383,32 @@ def test_a_drain_timeout_under_a_second_still_bounds_the_shutdown(slow_repo: Pat
         assert live.process.wait(timeout=10) in (0, -signal.SIGTERM)
         # uvicorn answers a request it had to cancel with a complete 500.
         assert _answer(stalled) == "500"
+
+
+def test_one_drain_budget_covers_http_and_grpc_and_health_turns_at_the_signal(
+        slow_repo: Path) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    drain_s = 2.0
+    with serve_in_subprocess(slow_repo, grpc=True,
+                             env={"RIGSERVE_DRAIN_TIMEOUT_S": str(drain_s)}) as live, \
+            grpc.insecure_channel(f"127.0.0.1:{live.grpc_port}") as channel:
+        assert live.process is not None
+        # A stalled upload holds uvicorn's HTTP drain for the whole budget; an open health
+        # Watch used to hold the gRPC stop for a second budget after it.
+        body, headers = _rig_json()
+        stalled = _post(live.http_port, "/v1/rigs/r1/infer", body, headers, sent=len(body) // 2)
+        assert httpx.get(f"{live.url}/healthz").status_code == 200
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(),
+                                                          timeout=30)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        signalled = time.monotonic()
+        live.process.send_signal(signal.SIGTERM)
+        # NOT_SERVING at the signal, while HTTP is still draining, and then the call ends.
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert time.monotonic() - signalled < drain_s / 2
+        assert list(watch) == []
+        assert live.process.wait(timeout=10) in (0, -signal.SIGTERM)
+        took = time.monotonic() - signalled
+        _answer(stalled)
+    assert took < drain_s + 1.5  # one budget, not HTTP's and then gRPC's
