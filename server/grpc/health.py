@@ -52,11 +52,14 @@ class ReadinessHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # 
                     ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
         last = None
         while True:
+            # Read before the status, so a drain that begins while this iteration runs
+            # (the yield lets others run) is sent before the call ends.
+            draining = self.draining
             status = self.status(request.service)
             if status != last:
                 yield health_pb2.HealthCheckResponse(status=status)
                 last = status
-            if self.draining:
+            if draining:
                 # NOT_SERVING is sent and nothing will change again: end the call, so an
                 # open Watch does not hold the server's stop for its whole grace period.
                 return
