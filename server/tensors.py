@@ -61,10 +61,12 @@ def triton_type(numpy_dtype_name: str) -> str:
 
 
 def tensor_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
-    """A wire tensor's declared shape as ints; ``what`` names the tensor in the error."""
+    """A wire tensor's declared shape as ints, one numpy can build; ``what`` names the
+    tensor in the error."""
     dims = tuple(int(d) for d in shape)
     if any(d < 0 for d in dims):
         raise InvalidInput(f"{what}: shape {list(dims)} has a negative dimension")
+    check_buildable(dims, what)
     return dims
 
 
@@ -74,8 +76,9 @@ MAX_ELEMENTS = np.iinfo(np.intp).max // 8
 
 
 def check_buildable(dims: Sequence[int], what: str) -> None:
-    """Refuse a shape numpy cannot build, such as ``[2**62, 2**62, 0]``. Only an empty
-    tensor gets here with one: a non-empty one's element count matched the data sent."""
+    """Refuse a shape numpy cannot build, such as ``[2**62, 2**62, 0]``, before any size
+    is compared or any memory allocated (:func:`tensor_shape` calls it; REST's JSON
+    shapes too)."""
     extent = math.prod(d for d in dims if d)
     if extent > MAX_ELEMENTS:
         raise InvalidInput(f"{what}: shape {list(dims)} is too large: its non-zero dimensions "
@@ -97,7 +100,6 @@ def array_from_le_bytes(data: bytes, dtype: np.dtype[Any], shape: Sequence[int],
     if len(data) != expected:
         raise InvalidInput(f"{what}: {type_name} tensor of shape {list(dims)} needs {expected} "
                            f"{unit}, got {len(data)}")
-    check_buildable(dims, what)
     # (count,) little-endian -> declared shape, copied to native order for the engines.
     return np.frombuffer(data, dtype=wire).reshape(dims).astype(wire.newbyteorder("="))
 

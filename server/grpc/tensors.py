@@ -20,7 +20,6 @@ from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.server.errors import InvalidInput
 from rigserve.server.tensors import (
     array_from_le_bytes,
-    check_buildable,
     kserve_dtype,
     numpy_dtype,
     tensor_shape,
@@ -91,10 +90,7 @@ def decode_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np
         return array_from_le_bytes(raw, dt.dtype, shape, what=f"input {name!r}",
                                    type_name=dt.name, unit="raw bytes")
     dims = tensor_shape(shape, f"input {name!r}")
-    count = math.prod(dims)
-    elements = _decode_bytes_elements(raw, count, name)
-    check_buildable(dims, f"input {name!r}")
-    return elements.reshape(dims)
+    return _decode_bytes_elements(raw, math.prod(dims), name).reshape(dims)
 
 
 def decode_contents(name: str, datatype: str, shape: Sequence[int],
@@ -107,7 +103,6 @@ def decode_contents(name: str, datatype: str, shape: Sequence[int],
     if len(values) != count:
         raise InvalidInput(f"input {name!r}: shape {list(dims)} needs {count} values in "
                            f"contents.{dt.contents_field}, got {len(values)}")
-    check_buildable(dims, f"input {name!r}")
     if dt.name == "BYTES":
         return np.array(values, dtype=object).reshape(dims)
     try:

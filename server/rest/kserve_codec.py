@@ -145,6 +145,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
                                               and d >= 0 for d in shape):
         raise InvalidInput(f"input {name}: 'shape' must be a list of non-negative integers, "
                            f"got {shape!r}")
+    check_buildable(shape, f"input {name}")
     if not isinstance(datatype, str):
         raise InvalidInput(f"input {name}: 'datatype' must be a string such as 'FP32'")
     dtype = numpy_dtype(datatype)
@@ -161,7 +162,6 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         if offset + size > len(binary):
             raise InvalidInput(f"input {name}: binary data is truncated ({len(binary) - offset} "
                                f"bytes left, {size} needed)")
-        check_buildable(shape, f"input {name}")
         # Little-endian on the wire (Triton); copy so the array owns aligned memory.
         arr = np.frombuffer(binary[offset:offset + size], dtype=dtype.newbyteorder("<")).copy()
         return name, arr.astype(dtype, copy=False).reshape(shape), size
@@ -181,7 +181,6 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     if arr.size != count:
         raise InvalidInput(f"input {name}: 'data' holds {arr.size} values but shape {shape} "
                            f"needs {count}")
-    check_buildable(shape, f"input {name}")
     return name, arr.reshape(shape), 0
 
 
