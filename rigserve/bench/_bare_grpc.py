@@ -34,10 +34,14 @@ from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.proto import model_config_pb2 as mc
 
-#: KServe datatype -> ModelConfig's DataType (the ones rigserve engines take and give).
-_CONFIG_TYPES = {"FP32": mc.TYPE_FP32, "FP16": mc.TYPE_FP16, "INT64": mc.TYPE_INT64,
-                 "INT32": mc.TYPE_INT32, "UINT8": mc.TYPE_UINT8, "UINT16": mc.TYPE_UINT16}
 MAX_BATCH = 8
+
+
+def _config_type(datatype: str) -> int:
+    """ModelConfig's DataType for a KServe datatype, from the server's own tables."""
+    from rigserve.server.tensors import KSERVE_TO_NUMPY, triton_type
+
+    return int(mc.DataType.Value(triton_type(KSERVE_TO_NUMPY[datatype])))
 
 
 @dataclass
@@ -84,9 +88,9 @@ class BareServicer(pb_grpc.GRPCInferenceServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.ModelConfigResponse:
         config = mc.ModelConfig(
             name=request.name, platform="onnxruntime_onnx", max_batch_size=MAX_BATCH,
-            input=[mc.ModelInput(name=t.name, data_type=_CONFIG_TYPES[t.datatype], dims=t.dims)
+            input=[mc.ModelInput(name=t.name, data_type=_config_type(t.datatype), dims=t.dims)
                    for t in self._inputs],
-            output=[mc.ModelOutput(name=t.name, data_type=_CONFIG_TYPES[t.datatype],
+            output=[mc.ModelOutput(name=t.name, data_type=_config_type(t.datatype),
                                    dims=t.dims) for t in self._outputs])
         return pb.ModelConfigResponse(config=config)
 

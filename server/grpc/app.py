@@ -110,9 +110,9 @@ async def stop_grpc_server(server: grpc.aio.Server, grace_s: float) -> None:
     Open rig streams stop reading at once, answer every frame they read and end
     UNAVAILABLE (see :meth:`RigStreamServicer.drain`), so they do not hold the stop for
     the whole grace period."""
+    begin_drain(server)
     handle = _HANDLES.get(server)
     if handle is not None:
-        handle.health.draining = True
         streams = handle.rig_streams.drain()
         if streams:
             logger.info("draining %d rig stream(s): answering what they sent", streams)
