@@ -110,7 +110,7 @@ class Router:
 
     def warm(self) -> None:
         """Decode, validate and preprocess one synthetic file per modality, so the first
-        real request does not pay for lazy imports (Pillow, scipy.io) and for building the
+        real request does not pay for lazy imports (Pillow) and for building the
         cached resampling tables (~200 ms otherwise)."""
         rng = np.random.default_rng(0)
         for m in self.modalities:

@@ -132,7 +132,7 @@ def _reader_fps(root: Path) -> tuple[int, float]:
     from rigserve.sensors.dataset import MMFiDataset
 
     ds = MMFiDataset(root, None, ("depth", "lidar", "mmwave", "wifi"), cache=False)
-    ds[0]  # warm-up: the codecs' imports (scipy for .mat) are not read time
+    ds[0]  # warm-up: the codecs' imports (Pillow) are not read time
     start = time.perf_counter()
     ds.to_arrays()
     return len(ds), len(ds) / (time.perf_counter() - start)
