@@ -40,6 +40,7 @@ class _Handle:
     port: int
     health: ReadinessHealth
     rig_streams: RigStreamServicer
+    infer: InferenceServicer
 
 
 _HANDLES: weakref.WeakKeyDictionary[grpc.aio.Server, _Handle] = weakref.WeakKeyDictionary()
@@ -69,8 +70,9 @@ def create_grpc_server(service: InferenceService, settings: Any,
                  ("grpc.so_reuseport", 0)])
     options = stream_options or options_from(settings)
     # The generated add_* helpers carry no annotations (grpcio-tools writes none).
+    infer = InferenceServicer(service, settings.infer_stream_max_inflight)
     grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        InferenceServicer(service, settings.infer_stream_max_inflight), server)
+        infer, server)
     rig_streams = RigStreamServicer(service, options)
     rig_stream_pb2_grpc.add_RigStreamServicer_to_server(  # type: ignore[no-untyped-call]
         rig_streams, server)
@@ -86,7 +88,7 @@ def create_grpc_server(service: InferenceService, settings: Any,
             else server.add_insecure_port(address))
     if port == 0:
         raise OSError(f"gRPC could not bind {address}")
-    _HANDLES[server] = _Handle(port, health, rig_streams)
+    _HANDLES[server] = _Handle(port, health, rig_streams, infer)
     logger.info("gRPC on %s:%d (%s, max message %d MiB, %d API keys)", settings.host, port,
                 "TLS" if creds else "plaintext", limit >> 20, len(settings.api_keys))
     return server
@@ -107,13 +109,17 @@ def begin_drain(server: grpc.aio.Server) -> None:
 async def stop_grpc_server(server: grpc.aio.Server, grace_s: float) -> None:
     """Report NOT_SERVING, then stop: new RPCs are refused, in-flight ones get ``grace_s``.
 
-    Open rig streams stop reading at once, answer every frame they read and end
-    UNAVAILABLE (see :meth:`RigStreamServicer.drain`), so they do not hold the stop for
-    the whole grace period."""
+    Open rig streams and ModelStreamInfer streams stop reading at once, answer every
+    frame or request they read and end UNAVAILABLE (see :meth:`RigStreamServicer.drain`),
+    so they do not hold the stop for the whole grace period."""
     begin_drain(server)
     handle = _HANDLES.get(server)
     if handle is not None:
         streams = handle.rig_streams.drain()
         if streams:
             logger.info("draining %d rig stream(s): answering what they sent", streams)
+        streams = handle.infer.drain()
+        if streams:
+            logger.info("draining %d ModelStreamInfer stream(s): answering what they sent",
+                        streams)
     await server.stop(grace_s)

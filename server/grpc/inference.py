@@ -20,7 +20,7 @@ from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.proto import model_config_pb2
 from rigserve.server.errors import ModelNotFound
 from rigserve.server.grpc.interceptors import status_of
-from rigserve.server.grpc.queues import ordered_map
+from rigserve.server.grpc.queues import OrderedMap, ordered_map
 from rigserve.server.grpc.tensors import decode_inputs, encode_outputs, read_parameters
 from rigserve.server.service import InferenceService
 from rigserve.server.tensors import TensorOutputs
@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 PROTOCOL = "kserve_grpc"
 #: Every model has one version; "" means "the latest".
 VERSIONS = ("", "1")
+#: How a ModelStreamInfer stream ends when the server shuts down (retryable).
+DRAINED = (grpc.StatusCode.UNAVAILABLE,
+           "the server is shutting down: every request it read on this stream has been "
+           "answered; reconnect (to another instance) to go on")
 
 
 def _check_version(model: str, version: str) -> None:
@@ -44,6 +48,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         (``Settings.infer_stream_max_inflight``)."""
         self._service = service
         self._stream_inflight = stream_inflight
+        self._streams: set[OrderedMap[pb.ModelInferRequest, pb.ModelStreamInferResponse]] = set()
+        self._draining = False
 
     @override
     async def ServerLive(self, request: pb.ServerLiveRequest,
@@ -121,9 +127,24 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         # Several requests in flight let the batcher batch one stream's requests;
         # answers still leave in request order.
-        async for answer in ordered_map(request_iterator, self._stream_one,
-                                        self._stream_inflight):
-            yield answer
+        answers = ordered_map(request_iterator, self._stream_one, self._stream_inflight)
+        answers.stopped = self._draining
+        self._streams.add(answers)
+        try:
+            async for answer in answers:
+                yield answer
+        finally:
+            self._streams.discard(answers)
+        if answers.stopped:
+            await context.abort(*DRAINED)
+
+    def drain(self) -> int:
+        """Shutting down: every open ModelStreamInfer stream stops reading, answers the
+        requests it read and ends UNAVAILABLE, as rig streams do. Returns how many."""
+        self._draining = True
+        for answers in self._streams:
+            answers.stop_reading()
+        return len(self._streams)
 
     async def _stream_one(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
         try:

@@ -1,6 +1,7 @@
-"""Shutting down with rig streams open: each stream stops reading at once, answers every
-frame it read, in order, and ends UNAVAILABLE (retryable), so the stop does not wait out
-its grace period and no frame the server took is left without an answer."""
+"""Shutting down with streams open (rig streams and KServe ModelStreamInfer): each stream
+stops reading at once, answers every frame or request it read, in order, and ends
+UNAVAILABLE (retryable), so the stop does not wait out its grace period and nothing the
+server took is left without an answer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
+from rigserve.proto import grpc_service_pb2 as kserve_pb
+from rigserve.proto import grpc_service_pb2_grpc as kserve_grpc
 from rigserve.proto import rig_stream_pb2 as pb
 from rigserve.proto import rig_stream_pb2_grpc as pb_grpc
 from rigserve.server.grpc import StreamOptions, stop_grpc_server
@@ -71,3 +75,58 @@ def test_shutdown_answers_every_frame_a_stream_sent_then_ends_it_unavailable(
                             code="OK")
         assert taken == len(answers)
         assert live.metric("rigserve_streams_active") == 0
+
+
+def _infer_request(i: int) -> kserve_pb.ModelInferRequest:
+    x = np.random.default_rng(i).random((1, 256, 4)).astype(np.float32)
+    request = kserve_pb.ModelInferRequest(model_name="rig", id=str(i),
+                                          raw_input_contents=[x.tobytes()])
+    request.inputs.add(name="lidar", datatype="FP32", shape=list(x.shape))
+    return request
+
+
+def test_shutdown_answers_every_request_a_model_stream_infer_stream_sent(
+        tmp_path: Path) -> None:
+    repo = build_tiny_repo(tmp_path, modalities=("lidar",), hidden=4096)
+    with live_grpc(repo, inline_max_ms=0, infer_stream_max_inflight=4) as live, \
+            grpc.insecure_channel(live.target) as channel:
+        stop_sending = threading.Event()
+
+        def requests() -> Iterator[kserve_pb.ModelInferRequest]:
+            i = 0
+            while not stop_sending.is_set():  # flat out: faster than the engine answers
+                yield _infer_request(i)
+                i += 1
+
+        answers: list[kserve_pb.ModelStreamInferResponse] = []
+        stream = kserve_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(requests())
+        ended: list[grpc.RpcError] = []
+
+        def read() -> None:
+            try:
+                answers.extend(stream)
+            except grpc.RpcError as exc:
+                ended.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_until(lambda: len(answers) >= 10, "ten answers on the stream", timeout=20)
+        grace_s = 10.0
+        started = time.perf_counter()
+        live.call(stop_grpc_server(live.server, grace_s))
+        took = time.perf_counter() - started
+        reader.join(10)
+        stop_sending.set()
+
+        assert took < grace_s / 2  # the stream ended itself; nothing waited out the grace
+        (error,) = ended
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert "every request it read on this stream has been answered" in (error.details()
+                                                                             or "")
+        # Every request the server read was answered, in order and without error.
+        assert [a.infer_response.id for a in answers] == [str(i) for i in range(len(answers))]
+        assert [a.error_message for a in answers] == [""] * len(answers)
+        taken = live.metric("rigserve_requests_total", protocol="kserve_grpc", subset="lidar",
+                            code="OK")
+        assert taken == len(answers)
+        assert live.metric("rigserve_inflight_requests") == 0

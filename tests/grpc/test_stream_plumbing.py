@@ -105,3 +105,79 @@ def test_ordered_map_raises_a_failure_in_its_turn() -> None:
         return out
 
     assert asyncio.run(scenario()) == [0, 1]
+
+
+def test_ordered_map_stop_reading_answers_what_it_read_and_reads_no_more() -> None:
+    async def scenario() -> tuple[list[int], list[int]]:
+        read: list[int] = []
+        release = asyncio.Event()
+
+        async def items() -> AsyncIterator[int]:
+            for i in range(3):
+                read.append(i)
+                yield i
+            await asyncio.Event().wait()  # the client sends nothing more for now
+            read.append(99)
+            yield 99
+
+        async def fn(i: int) -> int:
+            await release.wait()  # all three in flight, nothing answered yet
+            return i * 10
+
+        answers = ordered_map(items(), fn, max_inflight=2)
+        out: list[int] = []
+
+        async def consume() -> None:
+            async for r in answers:
+                out.append(r)
+
+        consumer = asyncio.ensure_future(consume())
+        while len(read) < 3:  # item 2 is read and waits for a slot; then the read blocks
+            await asyncio.sleep(0)
+        answers.stop_reading()  # with item 2 read but not started
+        release.set()
+        await asyncio.wait_for(consumer, 5)
+        return out, read
+
+    out, read = asyncio.run(scenario())
+    assert out == [0, 10, 20]  # every item read is answered, in order
+    assert read == [0, 1, 2]
+
+
+def test_ordered_map_stopped_while_waiting_for_an_item_ends_at_once() -> None:
+    async def scenario() -> list[int]:
+        async def items() -> AsyncIterator[int]:
+            yield 1
+            await asyncio.Event().wait()  # never sends again
+            yield 2
+
+        async def fn(i: int) -> int:
+            return i
+
+        answers = ordered_map(items(), fn, max_inflight=2)
+        out = []
+        async for r in answers:
+            out.append(r)
+            answers.stop_reading()  # the producer is blocked reading the next item
+        return out
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [1]
+
+
+def test_ordered_map_stopped_before_iteration_reads_nothing() -> None:
+    async def scenario() -> list[int]:
+        read = []
+
+        async def items() -> AsyncIterator[int]:
+            read.append(1)
+            yield 1
+
+        async def fn(i: int) -> int:
+            return i
+
+        answers = ordered_map(items(), fn, max_inflight=1)
+        answers.stop_reading()
+        out = [r async for r in answers]
+        return out + read
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == []
