@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
+from python_multipart.multipart import parse_options_header
 from rigserve.sensors.specs import MODALITIES
 from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput
@@ -110,8 +111,22 @@ async def _frames_from_json(request: Request) -> tuple[dict[str, RawFrame], list
     return frames, stale
 
 
+def _check_closed(body: bytes, content_type: str) -> None:
+    """Refuse a multipart body that stops before its closing boundary: the form parser
+    would silently drop the part it was in, and the answer would leave that sensor out."""
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if boundary is None:
+        return  # the form parser names the missing boundary
+    if body.rfind(b"--" + boundary + b"--") < 0:  # found at once at the end when complete
+        raise InvalidInput(f"multipart body is truncated: it does not end with the closing "
+                           f"boundary --{boundary.decode('latin-1')}--; {len(body)} bytes "
+                           "received, every part must be complete")
+
+
 async def _frames_from_form(request: Request) -> dict[str, RawFrame]:
     frames: dict[str, RawFrame] = {}
+    # Read whole first (the form parser reads the same cached bytes) to see how it ends.
+    _check_closed(await request.body(), request.headers.get("content-type", ""))
     async with request.form(max_files=16, max_fields=16) as form:
         for field, value in form.multi_items():
             if not isinstance(value, UploadFile):

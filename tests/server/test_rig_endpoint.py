@@ -62,6 +62,23 @@ def test_multipart_mmfi_files_decode_like_the_dataset_readers(live: ServerHandle
     np.testing.assert_allclose(out["joints"], joints, atol=2e-6)
 
 
+@pytest.mark.parametrize("cut", [10, 200, 2_000])
+def test_truncated_multipart_is_refused_not_answered_without_its_last_part(
+        live: ServerHandle, cut: int) -> None:
+    files = sample_files(seed=2)
+    request = httpx.Request("POST", f"{live.url}/v1/rigs/r1/infer", files={
+        "lidar": ("frame001.bin", files["lidar"]), "wifi": ("frame001.mat", files["wifi"])})
+    body, ctype = request.read(), request.headers["content-type"]
+    assert httpx.post(request.url, content=body + b"an epilogue",
+                      headers={"content-type": ctype}).json()["used"] == ["lidar", "wifi"]
+    # Cut inside the last part (or inside the first): the form parser alone would drop
+    # that part and answer 200 without the sensor.
+    r = httpx.post(request.url, content=body[:len(body) - cut], headers={"content-type": ctype})
+    assert r.status_code == 400, r.text
+    assert "multipart body is truncated" in r.json()["error"]
+    assert "closing boundary" in r.json()["error"]
+
+
 def test_bad_sensor_is_dropped_with_its_reason_and_the_rest_still_answer(
         live: ServerHandle, tiny_repo: Path) -> None:
     files = sample_files(seed=3)
