@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The reasons a frame can be invalid (docs/contracts.md); the server counts drops by them.
-INVALID_REASONS: tuple[str, ...] = ("shape", "dtype", "nonfinite", "flat", "empty")
+INVALID_REASONS: tuple[str, ...] = ("shape", "dtype", "nonfinite", "range", "flat", "empty")
 
 
 class SensorError(ValueError):

@@ -39,6 +39,9 @@ class ModalitySpec:
     channels: tuple[str, ...] = field(default=())
     #: Whether a model can take this modality as input (keypoint streams are labels/aux).
     model_input: bool = True
+    #: Point clouds: the largest |x|, |y| or |z| (metres) a point may have. Farther is no
+    #: physical return of a sensor on a rig but garbage, and refused as ``range``.
+    max_range_m: float | None = None
 
 
 MODALITIES: Registry[str, ModalitySpec] = Registry("modality")
@@ -55,11 +58,12 @@ register_modality(ModalitySpec(
 register_modality(ModalitySpec(
     name="lidar", folder="lidar", ext=".bin", kind="points", shape=(VAR, 3), dtype="float64",
     unit="m", description="raw float64 point cloud, x y z in metres", channels=("x", "y", "z"),
+    max_range_m=1000.0,
 ))
 register_modality(ModalitySpec(
     name="mmwave", folder="mmwave", ext=".bin", kind="points", shape=(VAR, 5), dtype="float64",
     unit="m", description="raw float64 radar points: x y z (m), doppler (m/s), intensity",
-    channels=("x", "y", "z", "doppler", "intensity"),
+    channels=("x", "y", "z", "doppler", "intensity"), max_range_m=1000.0,
 ))
 register_modality(ModalitySpec(
     name="wifi", folder="wifi-csi", ext=".mat", kind="csi", shape=(3, 114, 10), dtype="float64",

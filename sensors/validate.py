@@ -78,6 +78,11 @@ def _check_points(spec: ModalitySpec, arr: np.ndarray) -> None:
     if bad:
         raise _fail(spec, "nonfinite", f"{bad} non-finite of {arr.size} values")
     xyz = arr[:, :3]
+    if spec.max_range_m is not None and xyz.size:
+        far = float(np.abs(xyz).max())
+        if far > spec.max_range_m:
+            raise _fail(spec, "range", f"a coordinate of {far:.4g} m (at most "
+                        f"{spec.max_range_m:g} m from the sensor on each axis)")
     if not xyz.any():
         raise _fail(spec, "flat", f"{arr.shape[0]} points all at the origin")
     if arr.shape[0] > 1 and not np.ptp(xyz, axis=0).any():
@@ -128,8 +133,9 @@ def check_frame(modality: str, raw: Any) -> np.ndarray:
     """Raise :class:`InvalidFrame` unless ``raw`` is a usable raw frame of ``modality``.
 
     Checks, in order: dtype kind, shape (variable axes free), emptiness, finite values
-    (WiFi CSI may hold some inf/NaN, which cleaning repairs, but not only those), and
-    flat-lined / all-zero content. Returns the frame as an ndarray.
+    (WiFi CSI may hold some inf/NaN, which cleaning repairs, but not only those), points
+    within the sensor's physical range, and flat-lined / all-zero content. Returns the
+    frame as an ndarray.
     """
     arr = check_shape(modality, raw)
     spec = get_modality(modality)

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 #: A frame as a client sends it: MM-Fi file bytes, or the decoded raw array.
 RawFrame = bytes | bytearray | memoryview | np.ndarray
 
-#: Why a modality was not used. InvalidFrame reasons (shape, dtype, nonfinite, flat,
-#: empty) pass through unchanged.
+#: Why a modality was not used. InvalidFrame reasons (shape, dtype, nonfinite, range,
+#: flat, empty) pass through unchanged.
 ABSENT, STALE, DECODE, NO_ENGINE = "absent", "stale", "decode", "no_engine"
 #: A sensor rigserve knows that this repository's engines do not take (a rig with more
 #: sensors than its model uses): ignored, reported, never an error.
@@ -131,7 +131,7 @@ class Router:
             with np.errstate(over="ignore"):  # checked just below, in the client's words
                 model_input = preprocess_frame(modality, raw, self.spec)
             if not np.isfinite(model_input).all():
-                # Finite raw values past float32's range (a point 1e300 m away) overflow
+                # Finite raw values past float32's range (a radar doppler of 1e300) overflow
                 # the float32 model input to inf, and the engine would answer NaN joints.
                 raise InvalidFrame(modality, "nonfinite", (
                     f"{modality}: expected values within float32's range (magnitude at most "

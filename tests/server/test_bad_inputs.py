@@ -50,9 +50,14 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     # Finite, but past float32: the model input overflowed to inf and the answer was a
     # 200 with null joints.
     ("rig-beyond-float32", "/v1/rigs/r/infer",
-     {"json": {"frames": {"lidar": [[1e300, 1, 2], [1, 2, 3]]}}}, 400,
-     r"no usable sensor frame: lidar: expected values within float32's range \(magnitude at "
+     {"json": {"frames": {"mmwave": [[1, 1, 2, 1e300, 0.5], [1, 2, 3, 0.1, 0.5]]}}}, 400,
+     r"no usable sensor frame: mmwave: expected values within float32's range \(magnitude at "
      r"most 3.403e\+38\), got 1e\+300"),
+    # A point no sensor on a rig can return: it gave a 200 with joints a long way off.
+    ("rig-beyond-sensor-range", "/v1/rigs/r/infer",
+     {"json": {"frames": {"lidar": [[1e30, 1, 2], [1, 2, 3]]}}}, 400,
+     r"no usable sensor frame: lidar: expected \(N, 3\) float points, got a coordinate of "
+     r"1e\+30 m \(at most 1000 m from the sensor on each axis\)"),
     ("rig-truncated-file", "/v1/rigs/r/infer",
      {"files": {"wifi": ("frame001.mat", FILES["wifi"][:200])}}, 400, r"wifi: .*expected"),
     ("rig-png-bomb-header", "/v1/rigs/r/infer",
