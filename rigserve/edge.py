@@ -187,6 +187,9 @@ class EdgeSummary:
     #: Frames sent that were neither answered nor reported dropped: on the wire when a
     #: stream ended (the server answers every frame it read before it ends one).
     unanswered: int = 0
+    #: Frames captured while no stream was open (between a stream ending and the next
+    #: one opening): never sent, as a live rig cannot send the past in a burst.
+    skipped_offline: int = 0
 
     def add(self, answer: EdgeAnswer) -> None:
         self.answered += 1
@@ -242,7 +245,9 @@ def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame]
     A stream the server ends UNAVAILABLE (it is shutting down or restarting; a Kubernetes
     Service then routes the new stream to another pod) is re-opened with the next frame,
     up to ``max_reconnects`` times in a row without an answer in between, waiting 0.5 s,
-    1 s, 2 s... (at most 5 s) before each attempt. Any other error ends the run.
+    1 s, 2 s... (at most 5 s) before each attempt. Any other error ends the run. At a
+    set ``fps``, frames whose capture time fell while no stream was open are skipped
+    (``EdgeSummary.skipped_offline``): the new stream starts with the live frame.
     """
     script = failures or FailureScript()
     summary = EdgeSummary()
@@ -250,6 +255,7 @@ def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame]
     inflight: dict[int, tuple[float, tuple[str, ...], np.ndarray | None]] = {}
     numbered = enumerate(source)  # shared by every stream this run opens
     start_wall, start = time.time(), time.perf_counter()
+    opened = start  # when the current stream was (re)opened
 
     def frames() -> Iterator[pb.RigFrame]:
         while True:
@@ -259,6 +265,10 @@ def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame]
                 return
             i, src = nxt
             t = i / fps if fps > 0 else time.perf_counter() - start
+            if fps > 0 and start + t < opened:  # captured while no stream was open
+                with lock:
+                    summary.skipped_offline += 1
+                continue
             if fps > 0:
                 time.sleep(max(0.0, start + t - time.perf_counter()))
             silent = script.silenced(t)
@@ -294,6 +304,7 @@ def stream_frames(channel: grpc.Channel, rig: str, source: Iterable[SourceFrame]
             summary.reconnects += 1
             logger.warning("rig stream ended (%s); reconnecting in %.1f s", exc.details(), delay)
             time.sleep(delay)
+            opened = time.perf_counter()
     summary.unanswered = len(inflight)
     summary.duration_s = time.perf_counter() - start
     return summary

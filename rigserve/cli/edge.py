@@ -56,7 +56,8 @@ def _summary(s: Any) -> str:
         f"frames sent {s.sent}, answered {s.answered}, errors {s.errors}, "
         f"dropped by the server {s.dropped_by_server}, {s.fps:.1f} frames/s",
         *([f"reconnected {s.reconnects} time(s); {s.unanswered} frame(s) were on the wire "
-           "when a stream ended"] if s.reconnects or s.unanswered else []),
+           f"when a stream ended; {s.skipped_offline} captured while disconnected were not "
+           "sent"] if s.reconnects or s.unanswered else []),
         f"latency p50 {s.latency_ms(50):.1f} ms, p95 {s.latency_ms(95):.1f} ms; "
         f"MPJPE vs ground truth {mpjpe}",
         "subsets: " + ", ".join(f"{k} {v}" for k, v in s.subsets.most_common()),
