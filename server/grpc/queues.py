@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -74,11 +74,11 @@ class OrderedMap(Generic[T, R]):
     is still answered. Iterate it once.
     """
 
-    def __init__(self, items: AsyncIterator[T], fn: Callable[[T], Awaitable[R]],
+    def __init__(self, items: AsyncIterable[T], fn: Callable[[T], Awaitable[R]],
                  max_inflight: int) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be at least 1, got {max_inflight}")
-        self._items = items
+        self._items = aiter(items)
         self._fn = fn
         self._max_inflight = max_inflight
         self._producer: asyncio.Future[None] | None = None
@@ -134,7 +134,7 @@ class OrderedMap(Generic[T, R]):
                     left.cancel()
 
 
-def ordered_map(items: AsyncIterator[T], fn: Callable[[T], Awaitable[R]],
+def ordered_map(items: AsyncIterable[T], fn: Callable[[T], Awaitable[R]],
                 max_inflight: int) -> OrderedMap[T, R]:
     """:class:`OrderedMap` of ``fn`` over ``items`` (iterate it with ``async for``)."""
     return OrderedMap(items, fn, max_inflight)
