@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 SYSSTAMP := $(VENV)/.system-stamp
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
+PROBE_ARGS ?=
 
-.PHONY: install system-deps test test-all test-slow demo lint typecheck proto bench clean
+.PHONY: install system-deps test test-all test-slow demo lint typecheck proto bench native-probe clean
 
 install: $(STAMP) $(SYSSTAMP)
 
@@ -61,6 +62,19 @@ typecheck: install
 
 proto: install
 	$(BIN)/python -m rigserve.proto.build
+
+# Not part of rigserve, its tests or CI: what a native C++ gRPC front end costs per
+# ModelInfer at concurrency 1 beside Python's (tools/native_grpc_probe/README.md).
+# Takes a few minutes; needs .demo/repo (`make demo`). PROBE_ARGS go to probe.py.
+native-probe: install
+	@if ! command -v protoc >/dev/null || ! command -v grpc_cpp_plugin >/dev/null \
+	    || ! pkg-config --exists grpc++ protobuf 2>/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev pkg-config >/dev/null; \
+	fi
+	tools/native_grpc_probe/build.sh
+	$(BIN)/python tools/native_grpc_probe/probe.py $(PROBE_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache
