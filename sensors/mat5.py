@@ -77,7 +77,7 @@ def encode_mat5(variables: Mapping[str, np.ndarray]) -> bytes:
 
 # ---- reading ------------------------------------------------------------------------------
 
-MI_UINT8, MI_COMPRESSED = 2, 15
+MI_COMPRESSED = 15
 #: miType -> element dtype of numeric data (MAT-File Format, Table 1-1).
 _MI_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8",
               12: "i8", 13: "u8"}
