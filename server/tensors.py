@@ -65,7 +65,8 @@ def tensor_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
     tensor in the error."""
     dims = tuple(int(d) for d in shape)
     if any(d < 0 for d in dims):
-        raise InvalidInput(f"{what}: shape {list(dims)} has a negative dimension")
+        raise InvalidInput(f"{what}: shape {list(dims)} has a negative dimension; every "
+                           "dimension must be 0 or more")
     check_buildable(dims, what)
     return dims
 
