@@ -32,6 +32,10 @@ PROTOCOL = "kserve_grpc"
 #: Every model has one version; "" means "the latest".
 VERSIONS = ("", "1")
 #: How a ModelStreamInfer stream ends when the server shuts down (retryable).
+#: The response parameter Triton sets on each ModelStreamInfer answer; clients that ask
+#: for ``triton_enable_empty_final_response`` read a request's answers until it is true.
+#: Every rigserve model answers a request once, so each answer is the final one.
+FINAL_RESPONSE = "triton_final_response"
 DRAINED = (grpc.StatusCode.UNAVAILABLE,
            "the server is shutting down: every request it read on this stream has been "
            "answered; reconnect (to another instance) to go on")
@@ -153,10 +157,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             # In-band: the stream stays open for the requests after this one.
             if _is_bug(exc):
                 logger.error("stream request %r failed", request.id, exc_info=exc)
-            echo = pb.ModelInferResponse(model_name=request.model_name,
-                                         model_version=request.model_version, id=request.id)
+            response = pb.ModelInferResponse(model_name=request.model_name,
+                                             model_version=request.model_version,
+                                             id=request.id)
+            response.parameters[FINAL_RESPONSE].bool_param = True
             return pb.ModelStreamInferResponse(error_message=str(exc) or type(exc).__name__,
-                                               infer_response=echo)
+                                               infer_response=response)
+        response.parameters[FINAL_RESPONSE].bool_param = True
         return pb.ModelStreamInferResponse(infer_response=response)
 
     async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:

@@ -186,6 +186,29 @@ def test_stream_infer_reports_errors_in_band_and_keeps_the_stream_open(
     assert "no_such_model" in err2.message()
 
 
+def test_stream_answers_are_marked_final_as_triton_marks_them(
+        client: tgrpc.InferenceServerClient) -> None:
+    # Clients that ask for enable_empty_final_response read until triton_final_response is
+    # true; each request here has exactly one answer, so every answer is the final one.
+    results: queue.Queue[tuple[object, object]] = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        client.async_stream_infer("rig", _inputs("lidar"), request_id="ok",
+                                  enable_empty_final_response=True)
+        client.async_stream_infer("no_such_model", _inputs("lidar"), request_id="bad",
+                                  enable_empty_final_response=True)
+        client.async_stream_infer("rig", _inputs("wifi"), request_id="plain")
+        answers = [results.get(timeout=10) for _ in range(3)]
+    finally:
+        client.stop_stream()
+    (ok, ok_error), (_, bad_error), (plain, _) = answers
+    assert ok_error is None
+    for result in (ok, plain):
+        response = result.get_response()
+        assert response.parameters["triton_final_response"].bool_param, response.id
+    assert "no_such_model" in bad_error.message()
+
+
 def test_model_statistics_count_each_answered_request(client: tgrpc.InferenceServerClient
                                                       ) -> None:
     def stats(model: str) -> tgrpc.service_pb2.ModelStatistics:
