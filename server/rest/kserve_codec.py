@@ -97,15 +97,17 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     if not isinstance(raw_outputs, list):
         raise InvalidInput(f"'outputs' must be a list of objects with a 'name', got "
                            f"{_kind(raw_outputs)}")
+    binary_default = _flag(params, "binary_data_output", "the request's", False)
     outputs = {}
     for out in raw_outputs:
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
-        outputs[out["name"]] = bool(_parameters(out, f"output {out['name']}:").get(
-            "binary_data", params.get("binary_data_output", False)))
+        owner = f"output {out['name']}:"
+        outputs[out["name"]] = _flag(_parameters(out, owner), "binary_data", owner,
+                                     binary_default)
     rid = head.get("id")
     return InferRequest(id=None if rid is None else str(rid), inputs=inputs, outputs=outputs,
-                        binary_default=bool(params.get("binary_data_output", False)))
+                        binary_default=binary_default)
 
 
 def _kind(value: Any) -> str:
@@ -124,6 +126,16 @@ def _parameters(obj: Mapping[str, Any], owner: str) -> Mapping[str, Any]:
         raise InvalidInput(f"{owner} 'parameters' must be an object, got {_kind(params)}")
     _reject_unsupported(params)
     return params
+
+
+def _flag(params: Mapping[str, Any], key: str, owner: str, default: bool) -> bool:
+    """A boolean parameter; JSON true / false only, as Triton parses it: ``bool("false")``
+    is True, and a string taken for a flag would answer in the other format."""
+    value = params.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{owner} parameter '{key}' must be true or false, got "
+                           f"{_kind(value)} {value!r:.60}")
+    return value
 
 
 def _reject_unsupported(params: Mapping[str, Any]) -> None:

@@ -181,6 +181,15 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("kserve-output-parameters-not-an-object", "/v2/models/rig/infer", {"json": {
         **_kserve("mmwave", [1, 64, 6]), "outputs": [{"name": "joints", "parameters": 1}]}},
      400, r"output joints: 'parameters' must be an object, got a number"),
+    # bool("false") is True: a string flag answered binary to a client that asked for JSON.
+    ("kserve-binary-data-output-string", "/v2/models/rig/infer", {"json": {
+        **_kserve("mmwave", [1, 64, 6]), "parameters": {"binary_data_output": "false"}}}, 400,
+     r"^the request's parameter 'binary_data_output' must be true or false, got a string "
+     r"'false'$"),
+    ("kserve-binary-data-number", "/v2/models/rig/infer", {"json": {
+        **_kserve("mmwave", [1, 64, 6]),
+        "outputs": [{"name": "joints", "parameters": {"binary_data": 0}}]}}, 400,
+     r"^output joints: parameter 'binary_data' must be true or false, got a number 0$"),
     # str.isdigit() is true for '²' and for 5000 digits; int() refuses both (was a 500).
     ("kserve-header-length-superscript", "/v2/models/rig/infer",
      {"content": b"{}", "headers": {"Inference-Header-Content-Length": b"\xb2"}}, 400,
