@@ -21,7 +21,12 @@ from rigserve.proto import model_config_pb2
 from rigserve.server.errors import ModelNotFound
 from rigserve.server.grpc.interceptors import status_of
 from rigserve.server.grpc.queues import OrderedMap, ordered_map
-from rigserve.server.grpc.tensors import decode_inputs, encode_outputs, read_parameters
+from rigserve.server.grpc.tensors import (
+    decode_inputs,
+    encode_outputs,
+    read_parameters,
+    refuse_unsupported,
+)
 from rigserve.server.service import InferenceService
 from rigserve.server.tensors import TensorOutputs
 from typing_extensions import override
@@ -171,6 +176,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             _check_version(model, request.model_version)
             params = read_parameters(request.parameters)
+            refuse_unsupported(request)
             inputs = decode_inputs(request)
         except Exception as exc:
             self._service.record_rejected(PROTOCOL, model, exc)

@@ -1,0 +1,56 @@
+"""What rigserve's KServe gRPC service does not do, refused in words that say so.
+
+Triton features rigserve lacks must fail with a status that names what was asked and
+what to do instead; ignoring them would answer something other than was asked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tritonclient.grpc as tgrpc
+from tritonclient.utils import InferenceServerException
+
+from tests.grpc.grpc_server import LiveGrpc
+
+
+def _lidar() -> tgrpc.InferInput:
+    inp = tgrpc.InferInput("lidar", [1, 256, 4], "FP32")
+    inp.set_data_from_numpy(np.zeros((1, 256, 4), np.float32))
+    return inp
+
+
+@pytest.fixture(scope="module")
+def client(grpc_live: LiveGrpc) -> tgrpc.InferenceServerClient:
+    return tgrpc.InferenceServerClient(grpc_live.target)
+
+
+def _refused(client: tgrpc.InferenceServerClient, **infer: object) -> InferenceServerException:
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("rig", **{"inputs": [_lidar()], **infer})
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT", info.value.message()
+    return info.value
+
+
+def test_class_count_is_refused_not_answered_with_the_full_tensor(
+        client: tgrpc.InferenceServerClient) -> None:
+    # Triton would answer BYTES "value:index:label" top-k strings; full FP32 logits in
+    # their place would be misread.
+    error = _refused(client, outputs=[tgrpc.InferRequestedOutput("action_logits",
+                                                                 class_count=3)])
+    assert error.message() == ("output 'action_logits': parameter 'classification': the "
+                               "classification extension is not supported; ask for "
+                               "'action_logits' and take the argmax")
+
+
+def test_shared_memory_outputs_and_inputs_are_refused(
+        client: tgrpc.InferenceServerClient) -> None:
+    out = tgrpc.InferRequestedOutput("joints")
+    out.set_shared_memory("region0", 17 * 3 * 4)
+    error = _refused(client, outputs=[out])
+    assert "output 'joints': parameter 'shared_memory_region'" in error.message()
+    assert "send the data in raw_input_contents" in error.message()
+    inp = tgrpc.InferInput("lidar", [1, 256, 4], "FP32")
+    inp.set_shared_memory("region0", 256 * 4 * 4)
+    error = _refused(client, inputs=[inp])
+    assert "input 'lidar': parameter 'shared_memory_region'" in error.message()
