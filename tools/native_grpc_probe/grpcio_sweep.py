@@ -37,8 +37,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from probe import (FLOOR, OUT, ROOT, Server, machine, measure_floor, measure_server, row_line,
-                   stop, undisturbed)
+from probe import (
+    FLOOR,
+    OUT,
+    ROOT,
+    Server,
+    machine,
+    measure_floor,
+    measure_server,
+    row_line,
+    stop,
+    undisturbed,
+)
 
 SITES = OUT / "grpcio"
 CURRENT = "pinned"
