@@ -133,6 +133,10 @@ def decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
     for i, tensor in enumerate(request.inputs):
         if tensor.name in inputs:
             raise InvalidInput(f"input {tensor.name!r} appears twice in the request")
+        if raw and tensor.HasField("contents"):
+            raise InvalidInput(f"input {tensor.name!r}: has both contents and "
+                               "raw_input_contents; send one of them (raw_input_contents "
+                               "for every input, or contents for every input)")
         if raw:
             inputs[tensor.name] = decode_raw(tensor.name, tensor.datatype, tensor.shape, raw[i])
         else:

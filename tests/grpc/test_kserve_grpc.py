@@ -151,6 +151,20 @@ def test_a_bytes_shape_longer_than_its_data_is_invalid_argument(grpc_live: LiveG
                                                                                  request)
 
 
+def test_an_input_in_both_contents_and_raw_input_contents_is_invalid_argument(
+        grpc_live: LiveGrpc) -> None:
+    from rigserve.proto import grpc_service_pb2 as pb
+
+    # Two copies of one tensor that may disagree: which one to believe is a guess.
+    x = np.zeros((1, 256, 4), np.float32)
+    request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[x.tobytes()])
+    tensor = request.inputs.add(name="lidar", datatype="FP32", shape=[1, 256, 4])
+    tensor.contents.fp32_contents.extend(np.ones(1024).tolist())
+    assert _invalid_argument(grpc_live, request) == (
+        "input 'lidar': has both contents and raw_input_contents; send one of them "
+        "(raw_input_contents for every input, or contents for every input)")
+
+
 @pytest.mark.parametrize(("datatype", "field", "value"), [
     ("UINT8", "uint_contents", 1000), ("INT8", "int_contents", -1000),
     ("UINT16", "uint_contents", 70000)])
