@@ -149,6 +149,9 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], response: pb.ModelInferRes
                    requested: Sequence[str] = ()) -> None:
     """Fill ``response`` with ``outputs`` (only ``requested`` ones when given), raw bytes."""
     names = list(requested) or sorted(outputs)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidInput(f"output {twice[0]!r} is requested twice; name each output once")
     unknown = [n for n in names if n not in outputs]
     if unknown:
         raise InvalidInput(f"requested outputs {unknown} do not exist; "

@@ -77,6 +77,16 @@ def test_requested_outputs_and_parameters_as_tritonclient_sends_them(
     assert result.as_numpy("action_logits") is None
 
 
+def test_an_output_requested_twice_is_invalid_argument(
+        client: tgrpc.InferenceServerClient) -> None:
+    twice = [tgrpc.InferRequestedOutput("joints"), tgrpc.InferRequestedOutput("joints")]
+    with pytest.raises(InferenceServerException,
+                       match=r"output 'joints' is requested twice; name each output once"
+                       ) as info:
+        client.infer("rig", _inputs("depth"), outputs=twice)
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+
+
 def test_typed_contents_inputs_give_the_same_answer_as_raw(
         grpc_live: LiveGrpc, client: tgrpc.InferenceServerClient) -> None:
     import grpc
