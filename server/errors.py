@@ -71,6 +71,14 @@ class NotReady(ServerError):  # noqa: N818 (names fixed by docs/contracts.md)
     grpc_code = "UNAVAILABLE"
 
 
+class TimedOut(ServerError):  # noqa: N818 (the request's own timeout, not a server fault)
+    """The request's ``timeout`` parameter passed before its answer was ready. Triton
+    answers UNAVAILABLE "Request timeout expired" (retryable), not DEADLINE_EXCEEDED."""
+
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
+
+
 class Unauthenticated(ServerError):  # noqa: N818 (names fixed by docs/contracts.md)
     """An API key is required and was missing or wrong."""
 

@@ -295,6 +295,20 @@ def _stream_burst(live: LiveGrpc, model: str, count: int) -> tuple[list[str], in
 _BATCHING = {"max_queue_delay_ms": 200.0, "inline_max_ms": 0.0}
 
 
+def test_a_request_past_its_timeout_is_unavailable_as_on_triton(tiny_repo: Path) -> None:
+    # Queued behind a 200 ms batching delay, a 1 µs timeout always passes first.
+    with live_grpc(tiny_repo, **_BATCHING) as live:
+        client = tgrpc.InferenceServerClient(live.target)
+        with pytest.raises(InferenceServerException) as info:
+            client.infer("rig", _inputs("lidar"), timeout=1)
+        assert info.value.status() == "StatusCode.UNAVAILABLE"
+        assert info.value.message() == (
+            "Request timeout expired: the request's timeout of 1 µs passed before its "
+            "answer was ready; send a longer timeout or none, or retry")
+        ok = client.infer("rig", _inputs("lidar"), timeout=10_000_000)  # 10 s: answered
+        assert ok.as_numpy("joints").shape == (1, 17, 3)
+
+
 def test_stream_infer_limit_comes_from_the_environment_and_one_runs_requests_one_by_one(
         tiny_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RIGSERVE_INFER_STREAM_MAX_INFLIGHT", "1")
