@@ -179,21 +179,68 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         return name, arr.astype(dtype, copy=False).reshape(shape), size
     if "data" not in spec:
         raise InvalidInput(f"input {name}: needs 'data' or parameters.binary_data_size")
-    try:
-        # over="raise": a finite 1e300 sent as FP32 is out of range, not "inf" (NaN and
-        # infinity tokens stay what they are, for the finite-values check to name).
-        with np.errstate(over="raise"):
-            arr = np.asarray(spec["data"], dtype=dtype)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"input {name}: 'data' is not a list of {datatype} values: "
-                           f"{exc}") from exc
-    except (OverflowError, FloatingPointError) as exc:  # 1000 as INT8, -1 as UINT8, 1e300 as FP32
-        raise InvalidInput(f"input {name}: a value in 'data' is out of range for {datatype}: "
-                           f"{exc}") from exc
+    arr = _json_data(f"input {name}", spec["data"], datatype, dtype)
     if arr.size != count:
         raise InvalidInput(f"input {name}: 'data' holds {arr.size} values but shape {shape} "
                            f"needs {count}")
     return name, arr.reshape(shape), 0
+
+
+#: The numpy kinds JSON values of a datatype's family may build, and their words.
+_ACCEPTED = {"b": ("b", "true or false"), "i": ("iu", "integers"), "u": ("iu", "integers"),
+             "f": ("iuf", "numbers")}
+_FOUND = {"U": "strings", "b": "booleans", "f": "non-integer numbers", "i": "integers",
+          "u": "integers"}
+
+
+def _json_data(what: str, data: Any, datatype: str, dtype: np.dtype[Any]) -> np.ndarray:
+    """JSON ``data`` (flat or nested) as ``dtype``, holding what Triton reads for the
+    datatype: numbers for FP, integers for INT/UINT, true / false for BOOL.
+
+    numpy alone would read ``"0.5"`` and ``true`` as FP32 numbers and answer as if they
+    were; building without a dtype first shows what the JSON held (a string anywhere makes
+    the whole array strings) and is also faster. A boolean among numbers is promoted by
+    numpy before it can be seen, so ``[true, 0.5]`` still passes as ``[1, 0.5]``."""
+    kinds, words = _ACCEPTED[dtype.kind]
+    try:
+        raw = np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged nesting
+        raise InvalidInput(f"{what}: 'data' is not a list of {datatype} values: {exc}") from exc
+    if raw.dtype.kind == "O":  # null, an object, or an integer past 64 bits
+        bad = _first_non_number(data, bool if dtype.kind == "b" else None)
+        if bad is not None:
+            raise InvalidInput(f"{what}: 'data' must hold {words} for {datatype}, got "
+                               f"{_kind(bad[0])} {bad[0]!r:.40}")
+    elif raw.dtype.kind not in kinds:
+        raise InvalidInput(f"{what}: 'data' must hold {words} for {datatype}, got "
+                           f"{_FOUND.get(raw.dtype.kind, str(raw.dtype))}")
+    try:
+        # over="raise": a finite 1e300 sent as FP32 is out of range, not "inf" (NaN and
+        # infinity tokens stay what they are, for the finite-values check to name).
+        with np.errstate(over="raise"):
+            if dtype.kind in "iu" and raw.size:
+                info, low, high = np.iinfo(dtype), raw.min(), raw.max()
+                if low < info.min or high > info.max:
+                    raise OverflowError(f"{low if low < info.min else high} is outside "
+                                        f"{info.min}..{info.max}")
+            return raw.astype(dtype, copy=False)
+    except (OverflowError, FloatingPointError) as exc:  # 1000 as INT8, 1e300 as FP32
+        raise InvalidInput(f"{what}: a value in 'data' is out of range for {datatype}: "
+                           f"{exc}") from exc
+
+
+def _first_non_number(data: Any, only: type | None) -> tuple[Any] | None:
+    """The first value in nested ``data`` that is not a JSON number (not a boolean when
+    ``only`` is bool), in a 1-tuple since it may be None; None when every value is."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(reversed(value))
+        elif (not isinstance(value, bool) if only is bool
+              else isinstance(value, bool) or not isinstance(value, (int, float))):
+            return (value,)
+    return None
 
 
 def build_response(model: str, version: str, request: InferRequest,
