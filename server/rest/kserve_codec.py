@@ -106,7 +106,10 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
         outputs[out["name"]] = _flag(_parameters(out, owner), "binary_data", owner,
                                      binary_default)
     rid = head.get("id")
-    return InferRequest(id=None if rid is None else str(rid), inputs=inputs, outputs=outputs,
+    if rid is not None and not isinstance(rid, str):
+        # Echoed back as given; str() would answer a Python repr such as "{'a': 1}".
+        raise InvalidInput(f"'id' must be a string, got {_kind(rid)} {rid!r:.40}")
+    return InferRequest(id=rid, inputs=inputs, outputs=outputs,
                         binary_default=binary_default)
 
 

@@ -202,6 +202,10 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         **_kserve("mmwave", [1, 64, 6]),
         "outputs": [{"name": "joints", "parameters": {"binary_data": 0}}]}}, 400,
      r"^output joints: parameter 'binary_data' must be true or false, got a number 0$"),
+    # The id is echoed back: str() made {"a": 1} the Python repr "{'a': 1}" (Triton: 400).
+    ("kserve-id-not-a-string", "/v2/models/rig/infer",
+     {"json": {**_kserve("mmwave", [1, 64, 6]), "id": {"a": 1}}}, 400,
+     r"^'id' must be a string, got an object \{'a': 1\}$"),
     # str.isdigit() is true for '²' and for 5000 digits; int() refuses both (was a 500).
     ("kserve-header-length-superscript", "/v2/models/rig/infer",
      {"content": b"{}", "headers": {"Inference-Header-Content-Length": b"\xb2"}}, 400,
