@@ -3,8 +3,8 @@
 Thin translation between protobuf messages and :class:`InferenceService`; the router,
 batcher and metrics are the ones REST uses. Repository control is index and load (load =
 atomic reload of the whole repository); statistics are Triton's (perf_analyzer reads
-them). RPCs rigserve does not implement (unload, shared memory, trace/log settings) keep
-the generated base class's UNIMPLEMENTED answer.
+them). RPCs rigserve does not implement (unload, shared memory, trace/log settings)
+answer UNIMPLEMENTED, as Triton answers a feature it lacks, saying what to do instead.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -46,6 +46,12 @@ FINAL_RESPONSE = "triton_final_response"
 DRAINED = (grpc.StatusCode.UNAVAILABLE,
            "the server is shutting down: every request it read on this stream has been "
            "answered; reconnect (to another instance) to go on")
+
+
+_SHARED_MEMORY = "shared memory is not supported: send tensors in raw_input_contents"
+_TRACE = ("trace settings are not supported: rigserve exports Prometheus metrics at "
+          "/metrics and Triton statistics (ModelStatistics)")
+_LOG = "log settings are not supported: set the log level when the server starts"
 
 
 def _check_version(model: str, version: str) -> None:
@@ -126,6 +132,56 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         # A failed load answers INVALID_ARGUMENT (LoadFailed), as Triton does.
         await self._service.load_model(request.model_name)
         return pb.RepositoryModelLoadResponse()
+
+    @override
+    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.RepositoryModelUnloadResponse:
+        self._service.catalog.check(request.model_name)
+        raise NotImplementedError("unloading is not supported: the repository is served "
+                                  "whole; use RepositoryModelLoad to reload it")
+
+    # NotImplementedError is UNIMPLEMENTED at the error boundary (interceptors.EXTRA_CODES).
+    @override
+    async def SystemSharedMemoryStatus(self, request: pb.SystemSharedMemoryStatusRequest,
+                                       context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+
+    @override
+    async def SystemSharedMemoryRegister(self, request: pb.SystemSharedMemoryRegisterRequest,
+                                         context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+
+    @override
+    async def SystemSharedMemoryUnregister(
+            self, request: pb.SystemSharedMemoryUnregisterRequest,
+            context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+
+    @override
+    async def CudaSharedMemoryStatus(self, request: pb.CudaSharedMemoryStatusRequest,
+                                     context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+
+    @override
+    async def CudaSharedMemoryRegister(self, request: pb.CudaSharedMemoryRegisterRequest,
+                                       context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+
+    @override
+    async def CudaSharedMemoryUnregister(self, request: pb.CudaSharedMemoryUnregisterRequest,
+                                         context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+
+    @override
+    async def TraceSetting(self, request: pb.TraceSettingRequest,
+                           context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(_TRACE)
+
+    @override
+    async def LogSettings(self, request: pb.LogSettingsRequest,
+                          context: grpc.aio.ServicerContext) -> NoReturn:
+        raise NotImplementedError(_LOG)
 
     @override
     async def ModelInfer(self, request: pb.ModelInferRequest,

@@ -6,6 +6,8 @@ what to do instead; ignoring them would answer something other than was asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
@@ -54,3 +56,39 @@ def test_shared_memory_outputs_and_inputs_are_refused(
     inp.set_shared_memory("region0", 256 * 4 * 4)
     error = _refused(client, inputs=[inp])
     assert "input 'lidar': parameter 'shared_memory_region'" in error.message()
+
+
+SHARED_MEMORY = "shared memory is not supported: send tensors in raw_input_contents"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: c.get_system_shared_memory_status(), f"system {SHARED_MEMORY}"),
+    (lambda c: c.register_system_shared_memory("r", "/r", 64), f"system {SHARED_MEMORY}"),
+    (lambda c: c.unregister_system_shared_memory(), f"system {SHARED_MEMORY}"),
+    (lambda c: c.get_cuda_shared_memory_status(), f"CUDA {SHARED_MEMORY}"),
+    (lambda c: c.register_cuda_shared_memory("r", b"\0" * 64, 0, 64), f"CUDA {SHARED_MEMORY}"),
+    (lambda c: c.unregister_cuda_shared_memory(), f"CUDA {SHARED_MEMORY}"),
+    (lambda c: c.get_trace_settings(), "trace settings are not supported: rigserve exports "
+                                       "Prometheus metrics at /metrics and Triton statistics"),
+    (lambda c: c.update_trace_settings(settings={"trace_rate": "1"}), "trace settings are"),
+    (lambda c: c.get_log_settings(), "log settings are not supported: set the log level "
+                                     "when the server starts"),
+    (lambda c: c.update_log_settings({"log_info": True}), "log settings are not supported"),
+    (lambda c: c.unload_model("rig"), "unloading is not supported: the repository is served "
+                                      "whole; use RepositoryModelLoad to reload it"),
+], ids=["sysshm-status", "sysshm-register", "sysshm-unregister", "cudashm-status",
+        "cudashm-register", "cudashm-unregister", "trace-get", "trace-update", "log-get",
+        "log-update", "unload"])
+def test_unsupported_rpcs_are_unimplemented_and_say_what_to_do_instead(
+        client: tgrpc.InferenceServerClient, call: Callable[[tgrpc.InferenceServerClient],
+                                                            object], message: str) -> None:
+    with pytest.raises(InferenceServerException) as info:
+        call(client)
+    assert info.value.status() == "StatusCode.UNIMPLEMENTED"
+    assert info.value.message().startswith(message)
+
+
+def test_unloading_an_unknown_model_is_not_found(client: tgrpc.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException, match="unknown model 'nope'") as info:
+        client.unload_model("nope")
+    assert info.value.status() == "StatusCode.NOT_FOUND"
