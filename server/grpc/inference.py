@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import NoReturn, TypeVar
 
 import grpc
@@ -52,6 +52,22 @@ _SHARED_MEMORY = "shared memory is not supported: send tensors in raw_input_cont
 _TRACE = ("trace settings are not supported: rigserve exports Prometheus metrics at "
           "/metrics and Triton statistics (ModelStatistics)")
 _LOG = "log settings are not supported: set the log level when the server starts"
+
+
+def _check_repository(name: str) -> None:
+    if name:  # Triton's answer too (UNSUPPORTED is UNIMPLEMENTED on gRPC)
+        raise NotImplementedError("'repository_name' specification is not supported: "
+                                  "rigserve serves one repository; leave it empty")
+
+
+def _refuse_load_overrides(params: Mapping[str, pb.ModelRepositoryParameter]) -> None:
+    """Triton loads with a ``config`` JSON and ``file:<path>`` contents in place of the
+    repository's; rigserve cannot, and reloading as exported instead would ignore them."""
+    for key in sorted(params):
+        if key == "config" or key.startswith("file:"):
+            raise NotImplementedError(f"loading with parameter {key!r} is not supported: "
+                                      "rigserve serves the repository as exported; send no "
+                                      "parameters to reload it")
 
 
 def _check_version(model: str, version: str) -> None:
@@ -120,6 +136,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @override
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest,
                               context: grpc.aio.ServicerContext) -> pb.RepositoryIndexResponse:
+        _check_repository(request.repository_name)
         state = "READY" if self._service.ready else "UNAVAILABLE"
         return pb.RepositoryIndexResponse(models=[
             pb.RepositoryIndexResponse.ModelIndex(name=n, version="1", state=state)
@@ -129,6 +146,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RepositoryModelLoadResponse:
+        _check_repository(request.repository_name)
+        _refuse_load_overrides(request.parameters)
         # A failed load answers INVALID_ARGUMENT (LoadFailed), as Triton does.
         await self._service.load_model(request.model_name)
         return pb.RepositoryModelLoadResponse()
@@ -137,6 +156,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.RepositoryModelUnloadResponse:
+        _check_repository(request.repository_name)
         self._service.catalog.check(request.model_name)
         raise NotImplementedError("unloading is not supported: the repository is served "
                                   "whole; use RepositoryModelLoad to reload it")

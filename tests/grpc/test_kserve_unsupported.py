@@ -92,3 +92,34 @@ def test_unloading_an_unknown_model_is_not_found(client: tgrpc.InferenceServerCl
     with pytest.raises(InferenceServerException, match="unknown model 'nope'") as info:
         client.unload_model("nope")
     assert info.value.status() == "StatusCode.NOT_FOUND"
+
+
+@pytest.mark.parametrize("load", [
+    {"config": '{"max_batch_size": 4}'},
+    {"config": "{}", "files": {"file:1/model.onnx": b"onnx"}},
+], ids=["config", "files"])
+def test_a_load_that_overrides_the_config_or_files_is_refused_not_ignored(
+        client: tgrpc.InferenceServerClient, load: dict[str, object]) -> None:
+    with pytest.raises(InferenceServerException, match=r"loading with parameter 'config' is "
+                       r"not supported: rigserve serves the repository as exported") as info:
+        client.load_model("rig", **load)
+    assert info.value.status() == "StatusCode.UNIMPLEMENTED"
+
+
+@pytest.mark.parametrize("rpc", ["RepositoryIndex", "RepositoryModelLoad",
+                                 "RepositoryModelUnload"])
+def test_a_repository_name_is_refused_as_triton_refuses_it(grpc_live: LiveGrpc,
+                                                           rpc: str) -> None:
+    import grpc
+    from rigserve.proto import grpc_service_pb2 as pb
+    from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+    request = getattr(pb, f"{rpc}Request")(repository_name="elsewhere")
+    if rpc != "RepositoryIndex":
+        request.model_name = "rig"
+    with grpc.insecure_channel(grpc_live.target) as channel, \
+            pytest.raises(grpc.RpcError) as info:
+        getattr(pb_grpc.GRPCInferenceServiceStub(channel), rpc)(request)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.details() == ("'repository_name' specification is not supported: "
+                                    "rigserve serves one repository; leave it empty")
