@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request, Response
 from python_multipart.multipart import parse_options_header
-from rigserve.sensors.specs import MODALITIES
+from rigserve.sensors.specs import MODALITIES, SENSOR_MODALITIES
 from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput
 from rigserve.server.rest.deps import get_service
@@ -42,6 +42,33 @@ _MAX_ID = 128
 
 def _modality(field: str) -> str:
     return _ALIASES.get(field, field)
+
+
+def _put(frames: dict[str, RawFrame], fields: dict[str, str], field: str,
+         frame: RawFrame) -> None:
+    """Add one sensor's frame, refusing a second one for the same sensor under either of
+    its names (``wifi`` and ``wifi-csi``): keeping one would silently lose the other."""
+    modality = _modality(field)
+    if modality in fields:
+        raise InvalidInput(f"modality {modality!r} is sent twice (as {fields[modality]!r} and "
+                           f"{field!r}); send one frame per sensor")
+    fields[modality] = field
+    frames[modality] = frame
+
+
+def _stale_names(stale: Any) -> list[str]:
+    """The client's stale sensors as modality names; a name no sensor has would leave the
+    sensor it meant in use, so it is refused like an unknown frame."""
+    if not isinstance(stale, list) or not all(isinstance(s, str) for s in stale):
+        raise InvalidInput("'stale' must be a list of modality names")
+    names = [_modality(s) for s in stale]
+    unknown = sorted({s for s, m in zip(stale, names, strict=True)
+                      if m not in SENSOR_MODALITIES})
+    if unknown:
+        raise InvalidInput(f"'stale' names unknown modality "
+                           f"{', '.join(repr(n[:64]) for n in unknown[:5])}; accepted: "
+                           f"{', '.join(SENSOR_MODALITIES)} or their MM-Fi folder names")
+    return names
 
 
 def _b64(value: Any, what: str) -> bytes:
@@ -104,10 +131,11 @@ async def _frames_from_json(request: Request) -> tuple[dict[str, RawFrame], list
     if not isinstance(body, dict) or not isinstance(body.get("frames"), dict):
         raise InvalidInput("request body must be a JSON object with a 'frames' object "
                            "mapping modality names to frames")
-    stale = body.get("stale", [])
-    if not isinstance(stale, list) or not all(isinstance(s, str) for s in stale):
-        raise InvalidInput("'stale' must be a list of modality names")
-    frames = {_modality(k): _json_frame(k, v) for k, v in body["frames"].items()}
+    stale = _stale_names(body.get("stale", []))
+    frames: dict[str, RawFrame] = {}
+    fields: dict[str, str] = {}
+    for field, value in body["frames"].items():
+        _put(frames, fields, field, _json_frame(field, value))
     return frames, stale
 
 
@@ -125,6 +153,7 @@ def _check_closed(body: bytes, content_type: str) -> None:
 
 async def _frames_from_form(request: Request) -> dict[str, RawFrame]:
     frames: dict[str, RawFrame] = {}
+    fields: dict[str, str] = {}
     # Read whole first (the form parser reads the same cached bytes) to see how it ends.
     _check_closed(await request.body(), request.headers.get("content-type", ""))
     async with request.form(max_files=16, max_fields=16) as form:
@@ -132,10 +161,7 @@ async def _frames_from_form(request: Request) -> dict[str, RawFrame]:
             if not isinstance(value, UploadFile):
                 raise InvalidInput(f"form field {field!r} must be a file upload "
                                    f"(curl -F {field}=@frame001.ext)")
-            modality = _modality(field)
-            if modality in frames:
-                raise InvalidInput(f"modality {modality!r} is uploaded twice")
-            frames[modality] = await value.read()
+            _put(frames, fields, field, await value.read())
     return frames
 
 

@@ -135,3 +135,35 @@ def test_router_ignores_a_known_sensor_the_repository_does_not_take_and_uses_the
         router.route({"mmwave": encode_frame("mmwave", raw["mmwave"])})
     with pytest.raises(InvalidInput, match="unknown modality 'thermal'; this repository accepts"):
         router.route({"thermal": b"\x00", "lidar": encode_frame("lidar", raw["lidar"])})
+
+
+def test_a_sensor_sent_under_both_its_names_is_refused_not_half_dropped(
+        live: ServerHandle) -> None:
+    raw = sample_raw_frames(seed=5)
+    wifi = raw["wifi"].tolist()
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer",
+                   json={"frames": {"wifi": wifi, "wifi-csi": wifi}})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == ("modality 'wifi' is sent twice (as 'wifi' and 'wifi-csi'); "
+                                 "send one frame per sensor")
+    files = sample_files(seed=5)
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", files=[
+        ("lidar", ("a.bin", files["lidar"])), ("lidar", ("b.bin", files["lidar"]))])
+    assert r.status_code == 400, r.text
+    assert "modality 'lidar' is sent twice (as 'lidar' and 'lidar')" in r.json()["error"]
+
+
+def test_stale_takes_folder_names_and_refuses_names_no_sensor_has(live: ServerHandle) -> None:
+    raw = sample_raw_frames(seed=6)
+    frames = {"lidar": raw["lidar"].tolist(), "wifi": raw["wifi"].tolist()}
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", json={"frames": frames,
+                                                         "stale": ["wifi-csi"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["used"] == ["lidar"]
+    assert r.json()["dropped"]["wifi"] == "stale"
+    # A typo used to be ignored, and the sensor the client meant stayed in use.
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", json={"frames": frames,
+                                                         "stale": ["wfi"]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == ("'stale' names unknown modality 'wfi'; accepted: depth, "
+                                 "lidar, mmwave, wifi or their MM-Fi folder names")
