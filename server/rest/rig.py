@@ -189,10 +189,11 @@ async def infer(request: Request, rig_id: str) -> Response:
         raise InvalidInput(f"rig id is {len(rig_id)} characters; at most {_MAX_ID}")
     service = get_service(request)
     ctype = request.headers.get("content-type", "")
+    media = ctype.lower()  # type and subtype are case-insensitive (RFC 9110 §8.3.1)
     stale: list[str] = []
-    if ctype.startswith("multipart/form-data"):
+    if media.startswith("multipart/form-data"):
         frames = await _frames_from_form(request)
-    elif ctype.startswith("application/json") or not ctype:
+    elif media.startswith("application/json") or not media:
         frames, stale = await _frames_from_json(request)
     else:
         raise InvalidInput(f"Content-Type {ctype!r} is not accepted; send application/json "

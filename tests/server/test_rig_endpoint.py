@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import httpx
@@ -167,3 +168,18 @@ def test_stale_takes_folder_names_and_refuses_names_no_sensor_has(live: ServerHa
     assert r.status_code == 400, r.text
     assert r.json()["error"] == ("'stale' names unknown modality 'wfi'; accepted: depth, "
                                  "lidar, mmwave, wifi or their MM-Fi folder names")
+
+
+def test_content_type_is_matched_without_regard_to_case(live: ServerHandle) -> None:
+    # RFC 9110 §8.3.1: media type and subtype are case-insensitive.
+    raw = sample_raw_frames(seed=7)
+    r = httpx.post(f"{live.url}/v1/rigs/r1/infer", headers={"content-type": "Application/JSON"},
+                   content=json.dumps({"frames": {"lidar": raw["lidar"].tolist()}}))
+    assert r.status_code == 200, r.text
+    request = httpx.Request("POST", f"{live.url}/v1/rigs/r1/infer",
+                            files={"lidar": ("frame001.bin", sample_files(seed=7)["lidar"])})
+    ctype = request.headers["content-type"].replace("multipart/form-data",
+                                                    "Multipart/Form-Data")
+    r = httpx.post(request.url, content=request.read(), headers={"content-type": ctype})
+    assert r.status_code == 200, r.text
+    assert r.json()["used"] == ["lidar"]
