@@ -36,6 +36,13 @@ AUTH_EXEMPT_PREFIXES: tuple[str, ...] = (
 
 Behavior = Callable[..., Any]
 
+#: The most UTF-8 bytes of an error message sent as a status's details. Details travel
+#: percent-encoded (up to three characters a byte) in the trailers, and a client drops a
+#: call whose metadata passes its limit (grpc's defaults: 8 KiB soft, 16 KiB hard) as
+#: RESOURCE_EXHAUSTED, losing the real status: a message echoing a client's 100 kB model
+#: name, or thousands of input names, must be cut.
+MAX_DETAILS_BYTES = 2048
+
 
 def status_of(exc: BaseException) -> grpc.StatusCode:
     """The gRPC status code an exception is answered with."""
@@ -43,6 +50,14 @@ def status_of(exc: BaseException) -> grpc.StatusCode:
         if isinstance(exc, kind):
             return code
     return grpc.StatusCode[grpc_code_of(exc)]
+
+
+def _bounded(message: str) -> str:
+    data = message.encode()
+    if len(data) <= MAX_DETAILS_BYTES:
+        return message
+    head = data[:MAX_DETAILS_BYTES].decode(errors="ignore")  # never half a character
+    return f"{head} ... [{len(data) - len(head.encode())} more bytes cut]"
 
 
 def _trailers(exc: BaseException) -> tuple[tuple[str, str], ...]:
@@ -58,7 +73,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
         message = f"internal error ({type(exc).__name__}): {exc}"
     else:
         message = str(exc) or type(exc).__name__
-    await context.abort(code, message, trailing_metadata=_trailers(exc))
+    await context.abort(code, _bounded(message), trailing_metadata=_trailers(exc))
 
 
 def _wrap(handler: grpc.RpcMethodHandler, method: str,

@@ -125,6 +125,28 @@ def test_tls_serves_tls_clients_only(tiny_repo: Path, tmp_path: Path) -> None:
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+def test_an_error_echoing_a_huge_name_keeps_its_status_and_a_bounded_message(
+        grpc_live: LiveGrpc) -> None:
+    # Status details travel in the trailers; past the client's metadata limit (16 KiB)
+    # the call would end RESOURCE_EXHAUSTED 'Stream removed', the real error lost.
+    client = tgrpc.InferenceServerClient(grpc_live.target)
+    with pytest.raises(InferenceServerException) as info:
+        client.get_model_metadata("m" * 100_000)
+    assert info.value.status() == "StatusCode.NOT_FOUND"
+    assert info.value.message().startswith("unknown model 'mmm")
+    assert info.value.message().endswith(" more bytes cut]")
+    assert len(info.value.message()) < 4096
+    request = pb.ModelInferRequest(model_name="rig")
+    for i in range(3000):
+        request.inputs.add(name=f"in{i:05d}", datatype="FP32",
+                           shape=[1]).contents.fp32_contents.append(0.0)
+    with grpc.insecure_channel(grpc_live.target) as channel, \
+            pytest.raises(grpc.RpcError) as rpc:
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rpc.value.details().startswith("unknown input 'in00000', 'in00001'")
+
+
 def _oversized_request(n_bytes: int) -> pb.ModelInferRequest:
     request = pb.ModelInferRequest(model_name="rig", raw_input_contents=[b"\0" * n_bytes])
     request.inputs.add(name="depth", datatype="FP32", shape=[1, 1, 48, 64])
