@@ -28,6 +28,7 @@ from rigserve.server.grpc.tensors import (
     read_parameters,
     refuse_unsupported,
 )
+from rigserve.server.model_info import VERSION
 from rigserve.server.service import InferenceService
 from rigserve.server.tensors import TensorOutputs
 from typing_extensions import override
@@ -37,7 +38,7 @@ T = TypeVar("T")
 
 PROTOCOL = "kserve_grpc"
 #: Every model has one version; "" means "the latest".
-VERSIONS = ("", "1")
+VERSIONS = ("", VERSION)
 #: How a ModelStreamInfer stream ends when the server shuts down (retryable).
 #: The response parameter Triton sets on each ModelStreamInfer answer; clients that ask
 #: for ``triton_enable_empty_final_response`` read a request's answers until it is true.
@@ -261,8 +262,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise
         outputs = await _within(self._service.infer_tensors(model, inputs, protocol=PROTOCOL),
                                 params.get("timeout"))
-        response = pb.ModelInferResponse(model_name=model, model_version=request.model_version,
-                                         id=request.id)
+        # The version that ran, as Triton answers, also when "" asked for the latest.
+        response = pb.ModelInferResponse(model_name=model, model_version=VERSION, id=request.id)
         encode_outputs(outputs, response, [o.name for o in request.outputs])
         for key, value in _routing_parameters(outputs).items():
             response.parameters[key].string_param = value

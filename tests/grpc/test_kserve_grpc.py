@@ -61,6 +61,13 @@ def test_tritonclient_infers_every_subset_through_the_router(
     assert response.parameters["subset"].string_param == subset
 
 
+def test_an_answer_names_the_version_that_ran_as_triton_does(
+        client: tgrpc.InferenceServerClient) -> None:
+    for asked in ("", "1"):  # "" asks for the latest
+        response = client.infer("rig", _inputs("lidar"), model_version=asked).get_response()
+        assert (response.model_name, response.model_version) == ("rig", "1")
+
+
 def test_subset_engine_by_name_matches_routed_answer(client: tgrpc.InferenceServerClient) -> None:
     routed = client.infer("rig", _inputs("lidar+wifi", seed=3)).as_numpy("joints")
     named = client.infer("rig.lidar+wifi", _inputs("lidar+wifi", seed=3)).as_numpy("joints")
