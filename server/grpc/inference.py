@@ -39,11 +39,11 @@ T = TypeVar("T")
 PROTOCOL = "kserve_grpc"
 #: Every model has one version; "" means "the latest".
 VERSIONS = ("", VERSION)
-#: How a ModelStreamInfer stream ends when the server shuts down (retryable).
 #: The response parameter Triton sets on each ModelStreamInfer answer; clients that ask
 #: for ``triton_enable_empty_final_response`` read a request's answers until it is true.
 #: Every rigserve model answers a request once, so each answer is the final one.
 FINAL_RESPONSE = "triton_final_response"
+#: How a ModelStreamInfer stream ends when the server shuts down (retryable).
 DRAINED = (grpc.StatusCode.UNAVAILABLE,
            "the server is shutting down: every request it read on this stream has been "
            "answered; reconnect (to another instance) to go on")
