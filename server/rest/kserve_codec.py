@@ -40,13 +40,16 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
 
     The body limit holds for the inflated body too: a few KiB of gzip can inflate to
     gigabytes, so at most ``limit + 1`` bytes are ever inflated."""
-    if not encoding or encoding == "identity":
+    # Content codings are case-insensitive, and x-gzip is gzip (RFC 9110 §8.4.1).
+    coding = (encoding or "").strip().lower()
+    coding = "gzip" if coding == "x-gzip" else coding
+    if not coding or coding == "identity":
         return body
-    if encoding not in ("gzip", "deflate"):
+    if coding not in ("gzip", "deflate"):
         raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or "
                            "deflate")
     try:
-        if encoding == "gzip":
+        if coding == "gzip":
             with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
                 out = stream.read(limit + 1)
         else:
@@ -55,7 +58,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
             if len(out) <= limit and not inflater.eof:
                 raise EOFError("the deflate stream ends before its end marker")
     except (OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated stream
-        raise InvalidInput(f"body is not valid {encoding} data: {exc}") from exc
+        raise InvalidInput(f"body is not valid {coding} data: {exc}") from exc
     if len(out) > limit:
         raise PayloadTooLarge(f"request body inflates past the limit of {limit} bytes "
                               "(RIGSERVE_MAX_BODY_BYTES)")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -141,3 +144,20 @@ def test_json_bodies_with_nan_tokens_reach_the_check_that_names_them() -> None:
     with pytest.raises(json.JSONDecodeError):
         jsonio.loads(b'{"data": [1, 2')
     assert jsonio.dumps({"x": [float("nan")]}) == b'{"x":[null]}'  # never a bare NaN
+
+
+@pytest.mark.parametrize(("coding", "compress"), [
+    ("GZIP", gzip.compress), ("x-gzip", gzip.compress), ("Deflate", zlib.compress)])
+def test_content_coding_names_are_case_insensitive(live: ServerHandle, tiny_repo: Path,
+                                                   coding: str,
+                                                   compress: Callable[[bytes], bytes]) -> None:
+    # RFC 9110 §8.4.1: content codings are case-insensitive; x-gzip is gzip.
+    arr = _inputs(tiny_repo, "mmwave", 1, 3)["mmwave"]
+    body = json.dumps({"inputs": [{"name": "mmwave", "shape": [1, 64, 6], "datatype": "FP32",
+                                   "data": arr.reshape(-1).tolist()}]}).encode()
+    r = httpx.post(f"{live.url}/v2/models/rig/infer", content=compress(body),
+                   headers={"Content-Encoding": coding})
+    assert r.status_code == 200, r.text
+    joints = np.asarray(r.json()["outputs"][0]["data"], np.float32).reshape(1, 17, 3)
+    np.testing.assert_allclose(joints, _reference(tiny_repo, "mmwave", {"mmwave": arr})[0],
+                               atol=1e-6)
