@@ -126,6 +126,14 @@ class OptimConfig:
     #: Fraction of all steps spent in linear learning-rate warm-up before the cosine decay.
     warmup: float = 0.05
 
+    def __post_init__(self) -> None:
+        # Zero epochs would "finish" an untrained run and publish its metrics; zero batch
+        # divides by zero a minute into data loading. Refuse both before anything runs.
+        _check_at_least("optim.epochs", self.epochs, 1)
+        _check_at_least("optim.batch_size", self.batch_size, 1)
+        if not self.lr > 0:
+            raise ConfigError(f"optim.lr={self.lr!r}; accepted: a learning rate > 0")
+
 
 @dataclass(frozen=True)
 class SplitConfig:
@@ -174,7 +182,11 @@ class TrainConfig:
                      preset: str | None = None) -> TrainConfig:
         tree: dict[str, Any] = {}
         if file is not None:
-            loaded = yaml.safe_load(Path(file).read_text()) or {}
+            try:
+                loaded = yaml.safe_load(Path(file).read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{file}: not a YAML config: {' '.join(str(exc).split())}"
+                                  ) from exc
             if not isinstance(loaded, dict):
                 raise ConfigError(f"{file}: expected a mapping at the top level, "
                                   f"got {type(loaded).__name__}")
@@ -238,6 +250,11 @@ def method_presets() -> tuple[str, ...]:
 def _check_choice(key: str, value: str, accepted: Sequence[str]) -> None:
     if value not in accepted:
         raise ConfigError(f"{key}={value!r}; accepted: {', '.join(accepted)}")
+
+
+def _check_at_least(key: str, value: int, least: int) -> None:
+    if value < least:
+        raise ConfigError(f"{key}={value!r}; accepted: an integer >= {least}")
 
 
 def _split(item: str) -> tuple[str, Any]:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .augment import augment_inputs
 from .checkpoint import CHECKPOINT, read_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import ArraySet, RunData, load_data
 from .distributed import DistInfo, average_gradients, average_tensor, barrier, init_from_env
 from .dropout import sample_present
@@ -30,7 +30,7 @@ from .late_fusion import LateFusionModel
 from .model import MultimodalModel
 from .purify import THETA, TrainModule, first_order_grad, lookahead_step
 from .report import write_plots, write_reports
-from .strategies import Batch
+from .strategies import STRATEGIES, Batch
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, until_epoch: int | None = N
     if not cfg.out:
         raise ValueError("config.out is empty: give the run folder (--out RUN)")
     run = Path(cfg.out)
+    if run.exists() and not run.is_dir():
+        raise NotADirectoryError(f"run folder {run} exists and is not a folder")
+    # A misspelt strategy fails now, not after the data folder has been read.
+    check_strategy(cfg.strategy)
     info = init_from_env()
     if resume and (run / CHECKPOINT).exists():
         state = read_checkpoint(run)
@@ -213,9 +217,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, until_epoch: int | None = N
         cfg = cfg.replace(optim={"epochs": epochs})
     else:
         state = None
+    data = load_data(cfg)  # first: a bad data folder leaves no empty run folder behind
     if info.main:
         run.mkdir(parents=True, exist_ok=True)
-    data = load_data(cfg)
     cfg = cfg.replace(modalities=list(data.modalities),
                       preprocess=data.spec.to_dict())
     if info.main:
@@ -230,6 +234,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, until_epoch: int | None = N
         _finish(run, trainer.model, trainer.state(), data, cfg)
     barrier(info)
     return run
+
+
+def check_strategy(name: str) -> None:
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; accepted: {', '.join(sorted(STRATEGIES))}")
 
 
 def read_report(run: Path) -> dict[str, Any]:
