@@ -76,6 +76,13 @@ def load_run(run: str | Path) -> LoadedRun:
     root = Path(run)
     state = read_checkpoint(root)
     cfg = TrainConfig.from_dict(state["config"])
+    # Every epoch's checkpoint is resumable, so a run stopped by Ctrl-C looks complete on
+    # disk; exporting it would publish a half-trained model with no validation metrics.
+    epoch, epochs = state.get("epoch", cfg.optim.epochs), cfg.optim.epochs
+    if epoch < epochs:
+        raise CheckpointError(f"{root}: training stopped at epoch {epoch} of {epochs} "
+                              "(interrupted?); finish it with `rigserve train --data DIR "
+                              f"--out {root} --resume` first")
     shapes = {m: tuple(s) for m, s in state["input_shapes"].items()}
     model, _ = build_model(cfg, shapes)
     model.load_state_dict(state["model"])

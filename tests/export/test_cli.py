@@ -9,6 +9,7 @@ from rigserve.export.exporter import ExportOptions, export_run
 from rigserve.export.manifest import load_manifest
 
 from rigserve.cli import main
+from tests.core.cli_errors import assert_one_line_error
 from tests.export.conftest import simulate_tiny, write_run_dir
 
 
@@ -56,3 +57,21 @@ def test_run_with_data_and_split_measures_deltas_against_ground_truth(tmp_path: 
             assert abs(engine.accuracy_delta["mpjpe_mm"]) < 1e-2
             assert engine.accuracy_delta["action_top1"] == 0.0
         assert engine.metrics == {"mpjpe_mm": 80.0, "pa_mpjpe_mm": 60.0, "action_top1": 0.2}
+
+
+def test_cli_refuses_a_run_stopped_before_its_last_epoch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What Ctrl-C mid-training leaves: a resumable checkpoint of epoch 1 of 2, no metrics.
+    from rigserve.training import train
+
+    from tests.training.helpers import tiny_config
+    from tests.training.rig import PREPROCESS, write_tiny_rig
+
+    rig = write_tiny_rig(tmp_path / "rig", ("lidar",), frames=2)
+    run = train(tiny_config(data=str(rig), out=str(tmp_path / "run"), preprocess=PREPROCESS,
+                            **{"optim.epochs": 2}), until_epoch=1)
+    assert main(["export", str(run), "--out", str(tmp_path / "repo"), "--no-progress"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "export",
+                          "training stopped at epoch 1 of 2 (interrupted?); finish it with "
+                          f"`rigserve train --data DIR --out {run} --resume` first")
+    assert not (tmp_path / "repo").exists()
