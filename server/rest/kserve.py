@@ -7,8 +7,12 @@ and load (load = atomic reload of the whole repository).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from rigserve.server import jsonio
 from rigserve.server.errors import InvalidInput, NotReady
 from rigserve.server.model_info import VERSION
 from rigserve.server.rest.deps import get_service
@@ -101,9 +105,31 @@ async def repository_index(request: Request) -> JSONResponse:
                          for n in sorted(service.catalog.names)])
 
 
+def _refuse_load_overrides(body: bytes) -> None:
+    """Triton loads with a ``config`` JSON and ``file:<path>`` contents in place of the
+    repository's (and refuses parameters it does not know); rigserve cannot, and
+    reloading as exported instead would answer success for a load that ignored them."""
+    if not body.strip():
+        return
+    try:
+        parsed: Any = jsonio.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"load request JSON is not valid: {exc}") from exc
+    params = parsed.get("parameters") if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict) or not isinstance(params, dict | None):
+        raise InvalidInput("a load request body must be a JSON object, with an optional "
+                           "'parameters' object")
+    if params:
+        names = ", ".join(repr(k[:64]) for k in sorted(params)[:5])
+        raise InvalidInput(f"loading with parameter {names} is not supported: rigserve "
+                           "serves the repository as exported; send no parameters to "
+                           "reload it")
+
+
 @router.post("/repository/models/{model_name}/load")
 async def repository_load(request: Request, model_name: str) -> JSONResponse:
     """Reload the repository from disk and swap every engine atomically."""
+    _refuse_load_overrides(await request.body())
     await get_service(request).load_model(model_name)
     return JSONResponse({})
 

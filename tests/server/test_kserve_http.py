@@ -161,3 +161,21 @@ def test_content_coding_names_are_case_insensitive(live: ServerHandle, tiny_repo
     joints = np.asarray(r.json()["outputs"][0]["data"], np.float32).reshape(1, 17, 3)
     np.testing.assert_allclose(joints, _reference(tiny_repo, "mmwave", {"mmwave": arr})[0],
                                atol=1e-6)
+
+
+def test_load_with_a_config_override_or_model_files_is_refused_not_ignored(
+        client: triton.InferenceServerClient, live: ServerHandle) -> None:
+    # Reloading as exported and answering success would tell the client its override
+    # was applied (Triton applies it, and refuses load parameters it does not know).
+    with pytest.raises(InferenceServerException,
+                       match=r"^\[400\] loading with parameter 'config' is not supported: "
+                             r"rigserve serves the repository as exported") as e:
+        client.load_model("rig", config=json.dumps({"max_batch_size": 4}))
+    assert e.value.status() == "400"
+    with pytest.raises(InferenceServerException,
+                       match=r"parameter 'config', 'file:1/model.onnx' is not supported"):
+        client.load_model("rig", config="{}", files={"file:1/model.onnx": b"\0"})
+    r = httpx.post(f"{live.url}/v2/repository/models/rig/load", content=b"[1]")
+    assert r.status_code == 400
+    assert r.json() == {"error": "a load request body must be a JSON object, with an "
+                                 "optional 'parameters' object"}
