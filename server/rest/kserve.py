@@ -2,12 +2,15 @@
 
 Server and model metadata, health, model ready, infer (JSON or Triton binary tensors),
 Triton's model configuration (for perf_analyzer) and the repository extension's index
-and load (load = atomic reload of the whole repository).
+and load (load = atomic reload of the whole repository). Triton endpoints rigserve does
+not implement (shared memory, trace and log settings) answer 400 saying so and what to
+send instead, as the gRPC service answers their RPCs, not a bare "no such endpoint".
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -139,3 +142,26 @@ async def repository_unload(request: Request, model_name: str) -> JSONResponse:
     get_service(request).catalog.check(model_name)
     raise InvalidInput("unloading is not supported: the repository is served whole; "
                        "use .../load to reload it")
+
+
+_SHARED_MEMORY = ("shared memory is not supported: send tensors in the request body (JSON "
+                  "'data', or binary data with parameters.binary_data_size)")
+_TRACE = ("trace settings are not supported: rigserve exports Prometheus metrics at /metrics "
+          "and Triton statistics at /v2/models/stats")
+_LOG = "log settings are not supported: set the log level when the server starts"
+
+
+def _unsupported(message: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(_request: Request) -> Response:
+        raise InvalidInput(message)
+
+    return endpoint
+
+
+# tritonclient's shared-memory, trace and log calls, by path (GET reads, POST writes).
+for _path, _message in (("/systemsharedmemory/{rest:path}", _SHARED_MEMORY),
+                        ("/cudasharedmemory/{rest:path}", _SHARED_MEMORY),
+                        ("/trace/setting", _TRACE), ("/models/{model_name}/trace/setting", _TRACE),
+                        ("/logging", _LOG)):
+    router.add_route(router.prefix + _path, _unsupported(_message), methods=["GET", "POST"],
+                     include_in_schema=False)

@@ -179,3 +179,27 @@ def test_load_with_a_config_override_or_model_files_is_refused_not_ignored(
     assert r.status_code == 400
     assert r.json() == {"error": "a load request body must be a JSON object, with an "
                                  "optional 'parameters' object"}
+
+
+@pytest.mark.parametrize(("call", "pattern"), [
+    (lambda c: c.get_system_shared_memory_status(), r"shared memory is not supported: send "
+     r"tensors in the request body"),
+    (lambda c: c.register_system_shared_memory("r", "/key", 64), r"shared memory is not"),
+    (lambda c: c.unregister_system_shared_memory("r"), r"shared memory is not supported"),
+    (lambda c: c.get_cuda_shared_memory_status(), r"shared memory is not supported"),
+    (lambda c: c.unregister_cuda_shared_memory(), r"shared memory is not supported"),
+    (lambda c: c.get_trace_settings(), r"trace settings are not supported: rigserve exports "
+     r"Prometheus metrics at /metrics"),
+    (lambda c: c.update_trace_settings("rig", {"trace_level": ["TIMESTAMPS"]}),
+     r"trace settings are not supported"),
+    (lambda c: c.get_log_settings(), r"log settings are not supported: set the log level"),
+    (lambda c: c.update_log_settings({"log_info": True}), r"log settings are not supported"),
+], ids=["shm-status", "shm-register", "shm-unregister", "cuda-shm-status", "cuda-shm-unregister",
+        "trace", "trace-update", "log", "log-update"])
+def test_extensions_rigserve_lacks_say_so_and_what_to_use_instead(
+        client: triton.InferenceServerClient,
+        call: Callable[[triton.InferenceServerClient], object], pattern: str) -> None:
+    # They were a bare 404 "no such endpoint", unlike the gRPC service's answers.
+    with pytest.raises(InferenceServerException, match=pattern) as e:
+        call(client)
+    assert e.value.status() == "400"
