@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -32,6 +33,9 @@ import numpy as np
 from rigserve.proto import rig_stream_pb2 as pb
 from rigserve.proto import rig_stream_pb2_grpc as pb_grpc
 from rigserve.sensors.specs import SENSOR_MODALITIES
+
+if TYPE_CHECKING:
+    from rigserve.sensors.index import MMFiIndex
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +119,21 @@ class SourceFrame:
 
 def mmfi_frames(root: Path, modalities: Sequence[str] = SENSOR_MODALITIES,
                 limit: int | None = None) -> Iterator[SourceFrame]:
-    """Every frame of every sequence under an MM-Fi-layout ``root``, file bytes as on disk."""
-    from rigserve.sensors.formats import frame_path, ground_truth_path, read_ground_truth
+    """Every frame of every sequence under an MM-Fi-layout ``root``, file bytes as on disk.
+
+    The folder is scanned now, not at the first ``next``: the stream pulls frames on
+    gRPC's thread, where a missing or foreign folder would surface only as a broken
+    stream. Raises FileNotFoundError, or FormatError (a ValueError) on a foreign folder.
+    """
     from rigserve.sensors.index import MMFiIndex
 
-    index = MMFiIndex.scan(root)  # raises FormatError (a ValueError) on a foreign folder
+    return _mmfi_frames(root, MMFiIndex.scan(root), modalities, limit)
+
+
+def _mmfi_frames(root: Path, index: MMFiIndex, modalities: Sequence[str],
+                 limit: int | None) -> Iterator[SourceFrame]:
+    from rigserve.sensors.formats import frame_path, ground_truth_path, read_ground_truth
+
     count = 0
     for seq in index:
         gt = read_ground_truth(ground_truth_path(root, seq.env, seq.subject, seq.action)) \
@@ -138,21 +152,31 @@ def mmfi_frames(root: Path, modalities: Sequence[str] = SENSOR_MODALITIES,
 def simulated_frames(frames: int, *, seed: int = 0, env: str = "E01", subject: str = "S01",
                      action: str = "A01",
                      modalities: Sequence[str] = SENSOR_MODALITIES) -> Iterator[SourceFrame]:
-    """Live frames from the synthetic rig, encoded as the MM-Fi files a rig would write."""
-    from rigserve.sensors.formats import encode_frame
+    """Live frames from the synthetic rig, encoded as the MM-Fi files a rig would write.
+
+    The sequence and renderers are built now (as for :func:`mmfi_frames`), so an unknown
+    action or a frame count below 1 is a ValueError here, not a broken stream later.
+    """
     from rigserve.sensors.simulator import RenderContext, build_renderer, generate_sequence
 
     sequence = generate_sequence(seed, env, subject, action, frames)
     ctx = RenderContext(sequence)
     # Importing the simulator package registered every renderer.
     renderers = {m: build_renderer(m, ctx) for m in modalities}
+    return _simulated_frames(sequence, renderers, frames, seed, f"sim/{env}/{subject}/{action}")
+
+
+def _simulated_frames(sequence: Any, renderers: dict[str, Any], frames: int, seed: int,
+                      prefix: str) -> Iterator[SourceFrame]:
+    from rigserve.sensors.formats import encode_frame
+
     rng = np.random.default_rng(seed)
     for i in range(frames):
         sensors = {}
         for m, render in renderers.items():
             out = render(i, rng)
             sensors[m] = encode_frame(m, out.array, **out.extra)
-        key = f"sim/{env}/{subject}/{action}#{i + 1}"
+        key = f"{prefix}#{i + 1}"
         yield SourceFrame(sensors, np.asarray(sequence.joints[i]), key)
 
 

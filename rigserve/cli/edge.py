@@ -5,8 +5,58 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+_EPILOG = """\
+failure script (--fail): comma-separated rules MODALITY[@START-[END]][:p=P]
+  lidar@5s-15s        LiDAR sends nothing from 5 s to 15 s (times: 5s, 2.5, 1500ms)
+  lidar@5s-           ... from 5 s to the end of the run
+  wifi:p=0.2          WiFi frames lost at random, 20 % of them, for the whole run
+  depth@2s-4s:p=0.5   half the depth frames lost between 2 s and 4 s
+  MODALITY is one of depth, lidar, mmwave, wifi; times are on the capture clock
+  (frame index / --fps; seconds since the start at --fps 0).
+
+examples:
+  rigserve edge --target localhost:8001 --rig r1 --simulate --fail "lidar@5s-15s"
+  rigserve edge --target localhost:8001 --rig r1 --simulate --frames 80 --fps 20 --quiet
+  rigserve edge --target localhost:8001 --rig r1 --data data/rig --fps 0 --fail "wifi:p=0.3"
+"""
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected frames per second >= 0 (0 = flat out), "
+                                         f"got {text}")
+    return value
+
+
+def _target(text: str) -> str:
+    if text.startswith("unix:"):  # a gRPC Unix-socket target names no port
+        return text
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in 1..65535, "
+                                         f"e.g. localhost:8001, got {text!r}")
+    return text
 
 
 def register(sub: Any) -> None:
@@ -14,23 +64,30 @@ def register(sub: Any) -> None:
         "edge", help="stream an MM-Fi folder or a simulated rig to a server, with failures",
         description="Stream frames to `rigserve serve` over the gRPC rig stream, as an edge "
         "rig would, with scripted sensor failures; shows the subset used, latency and the "
-        "error against ground truth per frame, and a summary at the end.")
-    p.add_argument("--target", required=True, help="server gRPC address HOST:PORT")
-    p.add_argument("--rig", required=True, help="rig id sent with every frame")
+        "error against ground truth per frame, and a summary at the end.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", required=True, type=_target, metavar="HOST:PORT",
+                   help="server gRPC address, e.g. localhost:8001")
+    p.add_argument("--rig", required=True, metavar="ID", help="rig id sent with every frame")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="MM-Fi-layout folder to replay")
+    source.add_argument("--data", type=Path, metavar="DIR", help="MM-Fi-layout folder to replay")
     source.add_argument("--simulate", action="store_true", help="live synthetic rig frames")
-    p.add_argument("--fps", type=float, default=10.0, help="frames per second (0 = flat out)")
+    p.add_argument("--fps", type=_fps, default=10.0,
+                   help="frames per second (default %(default)g; 0 = flat out)")
     p.add_argument("--fail", default="", metavar="SCRIPT",
-                   help="sensor failures, e.g. 'lidar@5s-15s,wifi:p=0.2'")
-    p.add_argument("--frames", type=int, default=None,
-                   help="stop after N frames (simulate: default 100)")
-    p.add_argument("--seed", type=int, default=0, help="simulator and random-failure seed")
-    p.add_argument("--action", default="A01", help="simulated action code (A01..A27)")
-    p.add_argument("--api-key", default=os.environ.get("RIGSERVE_API_KEY"),
+                   help="sensor failures, e.g. 'lidar@5s-15s,wifi:p=0.2' (grammar below; "
+                   "default: none)")
+    p.add_argument("--frames", type=_count(1), default=None, metavar="N",
+                   help="stop after N frames (default: --simulate 100, --data every frame)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="simulator and random-failure seed (default %(default)s)")
+    p.add_argument("--action", default="A01", metavar="CODE",
+                   help="simulated action code, A01..A27 (default %(default)s)")
+    p.add_argument("--api-key", default=os.environ.get("RIGSERVE_API_KEY"), metavar="KEY",
                    help="API key (default: $RIGSERVE_API_KEY)")
-    p.add_argument("--tls-ca", type=Path, default=None, help="CA certificate: use TLS")
-    p.add_argument("--reconnects", type=int, default=5, metavar="N",
+    p.add_argument("--tls-ca", type=Path, default=None, metavar="PEM",
+                   help="CA certificate: use TLS (default: plaintext)")
+    p.add_argument("--reconnects", type=_count(0), default=5, metavar="N",
                    help="re-open the stream when the server ends it UNAVAILABLE (shutdown, "
                         "restart), up to N times in a row, backing off 0.5 s to 5 s; "
                         "0 = stop instead (default %(default)s)")
@@ -77,10 +134,19 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rigserve edge: --fail: {exc}", file=sys.stderr)
         return 2
-    if args.data is not None:
-        source = edge.mmfi_frames(args.data, limit=args.frames)
-    else:
-        source = edge.simulated_frames(args.frames or 100, seed=args.seed, action=args.action)
+    try:
+        if args.data is not None:
+            source = edge.mmfi_frames(args.data, limit=args.frames)
+        else:
+            source = edge.simulated_frames(args.frames or 100, seed=args.seed,
+                                           action=args.action)
+    except (OSError, ValueError) as exc:
+        option = "--data" if args.data is not None else "--action"
+        print(f"rigserve edge: {option}: {exc}", file=sys.stderr)
+        return 2
+    if args.tls_ca is not None and not args.tls_ca.is_file():
+        print(f"rigserve edge: --tls-ca: {args.tls_ca} is not a file", file=sys.stderr)
+        return 2
     view = None if args.quiet else (lambda a: print(_line(a), flush=True))
     try:
         with edge.open_channel(args.target, args.tls_ca) as channel:

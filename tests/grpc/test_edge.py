@@ -23,6 +23,7 @@ from rigserve.edge import (
     parse_failures,
     stream_frames,
 )
+from tests.core.cli_errors import assert_one_line_error
 from tests.grpc.grpc_server import live_grpc
 from tests.server.live_server import wait_until
 from tests.server.repo_factory import sample_files, sample_raw_frames
@@ -172,3 +173,26 @@ def test_edge_cli_rejects_a_bad_failure_script(capsys: pytest.CaptureFixture[str
                      "--fail", "sonar@1s-2s"])
     assert code == 2
     assert "unknown modality 'sonar'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--simulate", "--fps", "-1"], "argument --fps: expected frames per second >= 0"),
+    (["--simulate", "--frames", "0"], "argument --frames: expected an integer >= 1, got 0"),
+    (["--simulate", "--reconnects", "-1"], "argument --reconnects: expected an integer >= 0"),
+    (["--simulate", "--target", "127.0.0.1:99999"],
+     "argument --target: expected HOST:PORT with a port in 1..65535"),
+    (["--simulate", "--action", "A28"], "--action: unknown action 'A28'"),
+    (["--simulate", "--tls-ca", "no-such-ca.pem"], "--tls-ca: no-such-ca.pem is not a file"),
+    (["--data", "no-such-folder"], "--data: MM-Fi root no-such-folder is not a directory"),
+    (["--data", "."], "found no E0x/Sxx/Axx sequence folder"),
+])
+def test_edge_cli_refuses_bad_options_before_connecting(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 1 has no server: a run that got as far as connecting would fail UNAVAILABLE.
+    try:
+        code = cli_main(["edge", "--target", "127.0.0.1:1", "--rig", "r", "--reconnects", "0",
+                         *argv])
+    except SystemExit as exc:  # argparse: its usage lines, then the error line
+        code = exc.code
+    assert code == 2
+    assert_one_line_error(capsys.readouterr().err.splitlines()[-1] + "\n", "edge", message)
