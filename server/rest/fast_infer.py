@@ -120,6 +120,12 @@ class RigserveApp(FastAPI):
             limit=settings.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD wherever GET is: every general-purpose server supports both (RFC 9110
+            # §9.1) and FastAPI's routes do not add it, so a load balancer probing
+            # /v2/health/ready with HEAD got 405. uvicorn keeps its own record of the
+            # method and sends the headers only.
+            scope = {**scope, "method": "GET"}
         fast = self.__dict__.get("_fast")
         if (fast is not None and scope["type"] == "http" and scope["method"] == "POST"
                 and INFER_PATH.fullmatch(scope["path"])):

@@ -275,3 +275,16 @@ def test_unknown_endpoint_and_method_answer_in_the_error_format(live: ServerHand
     r = httpx.get(f"{live.url}/v2/models/rig/infer")
     assert r.status_code == 405
     assert set(r.json()) == {"error"}
+
+
+@pytest.mark.parametrize("path", ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/rig",
+                                  "/v2/models/rig/ready", "/v2/models/rig/config", "/metrics"])
+def test_head_answers_where_get_does_with_the_headers_only(live: ServerHandle,
+                                                           path: str) -> None:
+    # RFC 9110 §9.1: a general-purpose server supports HEAD wherever GET; it was a 405.
+    head, get = httpx.head(f"{live.url}{path}"), httpx.get(f"{live.url}{path}")
+    assert head.status_code == get.status_code == 200, head.headers
+    assert head.content == b""
+    assert head.headers.get("content-type") == get.headers.get("content-type")
+    r = httpx.head(f"{live.url}/v2/models/rig/infer")  # a POST route stays POST only
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
