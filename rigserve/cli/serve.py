@@ -10,40 +10,98 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-# CLI flag -> Settings field; flags left unset fall back to RIGSERVE_* variables, then defaults.
+# CLI flag -> Settings field; flags left unset fall back to RIGSERVE_* variables, then the
+# Settings defaults (shown in the help from the Settings class itself, so they cannot drift).
 _FLAGS: dict[str, tuple[type, str]] = {
     "host": (str, "bind address"),
-    "http_port": (int, "REST port (default 8000)"),
-    "grpc_port": (int, "gRPC port (default 8001)"),
-    "intra_op_threads": (int, "ONNX Runtime intra-op threads per engine"),
+    "http_port": (int, "REST port, 0 = a free one"),
+    "grpc_port": (int, "gRPC port, 0 = a free one"),
+    "intra_op_threads": (int, "ONNX Runtime intra-op threads per engine, 0 = auto"),
     "max_batch_size": (int, "dynamic batching: most rows per engine run"),
-    "max_queue_delay_ms": (float, "dynamic batching: longest wait for a fuller batch"),
+    "max_queue_delay_ms": (float, "dynamic batching: longest wait for a fuller batch, ms"),
     "max_queue_size": (int, "queued requests per engine before answering 429"),
-    "engine_instances": (int, "concurrent batches per engine"),
-    "inline_max_ms": (float, "run a lone request at once if its engine is faster (ms; 0 = off)"),
+    "engine_instances": (int, "concurrent batches per engine, 1..16"),
+    "inline_max_ms": (float, "run a lone request at once if its engine is faster, ms; 0 = off"),
     "staleness_s": (float, "stream: seconds of silence before a sensor is offline"),
-    "max_body_bytes": (int, "request body limit (413 above it)"),
-    "tls_cert": (Path, "TLS certificate (gRPC)"),
-    "tls_key": (Path, "TLS private key (gRPC)"),
-    "precision": (str, "engine precision preference, e.g. fp16,fp32,int8"),
+    "max_body_bytes": (int, "request body limit in bytes (413 above it)"),
+    "tls_cert": (Path, "TLS certificate for gRPC (with --tls-key)"),
+    "tls_key": (Path, "TLS private key for gRPC (with --tls-cert)"),
+    "precision": (str, "engine precision preference, first the repository has wins"),
 }
+
+_EPILOG = """\
+examples:
+  rigserve serve repos/rig                          # REST + /metrics on :8000, gRPC on :8001
+  rigserve serve repos/rig --http-port 9000 --no-grpc --api-key secret
+  RIGSERVE_REPOSITORY=repos/rig RIGSERVE_MAX_BATCH_SIZE=16 rigserve serve
+
+kill -HUP reloads a re-exported repository without failing a request.
+"""
+
+
+def _default(name: str) -> str:
+    from rigserve.server.settings import Settings
+
+    field = Settings.model_fields[name]
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
+    return "none" if value is None else str(value)
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a model repository over REST and gRPC",
                        description="Serve REPO (from `rigserve export`): the rig endpoint and "
-                       "KServe v2 over REST, Triton's gRPC API, Prometheus /metrics. Every "
-                       "option can also be set as RIGSERVE_<OPTION> in the environment, "
-                       "REPO as RIGSERVE_REPOSITORY.")
+                       "KServe v2 over REST, Triton's gRPC API, Prometheus /metrics. Each "
+                       "option below that names a RIGSERVE_* variable can be set by it instead; "
+                       "the flag wins.", epilog=_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("repository", type=Path, metavar="REPO", nargs="?", default=None,
-                   help="model repository (default: $RIGSERVE_REPOSITORY)")
+                   help="model repository holding manifest.json (default: $RIGSERVE_REPOSITORY)")
     for name, (kind, text) in _FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+        metavar = {int: "N", float: "X", Path: "FILE"}.get(kind, name.split("_")[-1].upper())
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, metavar=metavar,
+                       help=f"{text} (default {_default(name)}; RIGSERVE_{name.upper()})")
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
-    p.add_argument("--api-key", action="append", dest="api_keys", default=None,
-                   help="require this API key (repeat for several)")
-    p.add_argument("--log-level", default="info", help="uvicorn access/error log level")
+    p.add_argument("--api-key", action="append", dest="api_keys", default=None, metavar="KEY",
+                   help="require this API key (repeat for several; default none; "
+                   "RIGSERVE_API_KEYS=k1,k2)")
+    p.add_argument("--log-level", default="info",
+                   choices=("critical", "error", "warning", "info", "debug", "trace"),
+                   help="uvicorn access/error log level (default %(default)s)")
     p.set_defaults(handler=_serve)
+
+
+def _settings_error(exc: Any) -> str:
+    """A pydantic ValidationError as one line per bad value, named as the user gave it."""
+    lines = []
+    for e in exc.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if not e["loc"]:  # a check across fields: its message names them
+            lines.append(msg)
+            continue
+        name = str(e["loc"][0])
+        flag = "REPO" if name == "repository" else "--" + name.replace("_", "-")
+        got = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
+        lines.append(f"{flag} / RIGSERVE_{name.upper()}: {msg}{got}")
+    return "; ".join(lines)
+
+
+def _port_taken(host: str, port: int | None) -> str | None:
+    """Why ``port`` cannot be bound on ``host`` now, or None (0 and None need no check)."""
+    import socket
+
+    if not port:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot bind {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -66,7 +124,11 @@ def _serve(args: argparse.Namespace) -> int:
             print("rigserve serve: no model repository; give REPO (`rigserve serve REPO`) or "
                   "set RIGSERVE_REPOSITORY", file=sys.stderr)
         else:
-            print(f"rigserve serve: invalid settings:\n{exc}", file=sys.stderr)
+            print(f"rigserve serve: {_settings_error(exc)}", file=sys.stderr)
+        return 2
+    problem = _preflight(settings)
+    if problem:
+        print(f"rigserve serve: {problem}", file=sys.stderr)
         return 2
     app = create_app(settings, install_signal_handlers=True)
     # uvicorn takes whole seconds and None for "wait for ever": round a fraction up, so a
@@ -87,3 +149,22 @@ def _serve(args: argparse.Namespace) -> int:
         server.run()
     # As uvicorn.run: a server that never started (no repository, port taken) exits 3.
     return 0 if server.started else 3
+
+
+def _preflight(settings: Any) -> str | None:
+    """What would stop the server in its start-up, as one line, before it starts.
+
+    Found inside uvicorn's lifespan these are a traceback and exit 3; the server loads
+    the manifest again (and verifies every engine's sha256) when it starts.
+    """
+    from rigserve.export.manifest import ManifestError, load_manifest
+
+    try:
+        load_manifest(settings.repository)
+    except ManifestError as exc:
+        return str(exc)
+    for flag, port in (("--http-port", settings.http_port), ("--grpc-port", settings.grpc_port)):
+        taken = _port_taken(settings.host, port)
+        if taken:
+            return f"{flag} {port}: {taken}; choose another port, or 0 for a free one"
+    return None
