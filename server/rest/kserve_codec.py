@@ -105,6 +105,8 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     for out in raw_outputs:
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
+        if out["name"] in outputs:  # one answer per name; the gRPC service refuses it too
+            raise InvalidInput(f"output {out['name']!r} is requested twice")
         owner = f"output {out['name']}:"
         outputs[out["name"]] = _flag(_parameters(out, owner), "binary_data", owner,
                                      binary_default)

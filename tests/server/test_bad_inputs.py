@@ -181,6 +181,11 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rig-b64-bool-dimension", "/v1/rigs/r/infer", {"json": {"frames": {"lidar": {
         "b64": "", "dtype": "float64", "shape": [False, 3]}}}}, 400,
      r"lidar.shape must be a list of non-negative integers, got \[False, 3\]"),
+    # Answered once, silently, whatever the second entry asked (binary or JSON).
+    ("kserve-output-twice", "/v2/models/rig/infer", {"json": {
+        **_kserve("mmwave", [1, 64, 6]), "outputs": [
+            {"name": "joints"}, {"name": "joints", "parameters": {"binary_data": True}}]}},
+     400, r"^output 'joints' is requested twice$"),
     ("kserve-outputs-not-a-list", "/v2/models/rig/infer",
      {"json": {**_kserve("mmwave", [1, 64, 6]), "outputs": 5}}, 400,
      r"'outputs' must be a list of objects with a 'name', got a number"),
