@@ -75,7 +75,7 @@ def register(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=297, metavar="N",
                    help="frames per sequence at 10 Hz (default: 297, as in MM-Fi)")
     p.add_argument("--depth-size", type=parse_size, default=(480, 640), metavar="HxW",
-                   help="depth image size (default: MM-Fi's native 480x640; the demo uses 120x160)")
+                   help="depth image size (default: MM-Fi's native 480x640; the demo uses 60x80)")
     p.add_argument("--quality", type=_quality, default={}, metavar="NAME=Q,...",
                    help="sensor quality in [0, 1], e.g. wifi=0.3,lidar=0.5")
     p.add_argument("--modalities", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
@@ -98,16 +98,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rigserve simulate: error: {exc}", file=sys.stderr)
         return 2
-    with tqdm(total=total, unit="frame", desc="simulating") as bar:
-        try:
-            summary = simulate(args.out, environments=args.environments, subjects=args.subjects,
-                               actions=args.actions, frames=args.frames, depth_size=args.depth_size,
-                               quality=args.quality, seed=args.seed, modalities=args.modalities,
-                               workers=args.workers, progress=bar.update)
-        except ValueError as exc:
+    # The bar opens with the first finished sequence, after simulate() has checked its
+    # arguments: an error is then one line, not a line behind an empty progress bar.
+    bars: list[Any] = []
+
+    def progress(frames: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="frame", desc="simulating"))
+        bars[0].update(frames)
+
+    try:
+        summary = simulate(args.out, environments=args.environments, subjects=args.subjects,
+                           actions=args.actions, frames=args.frames, depth_size=args.depth_size,
+                           quality=args.quality, seed=args.seed, modalities=args.modalities,
+                           workers=args.workers, progress=progress)
+    except (ValueError, OSError) as exc:  # OSError: a read-only or full output disk
+        print(f"rigserve simulate: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    finally:
+        for bar in bars:
             bar.close()
-            print(f"rigserve simulate: error: {exc}", file=sys.stderr)
-            return 2
     q = ", ".join(f"{k}={v:g}" for k, v in summary.quality.items())
     print(f"wrote {len(summary.sequences)} sequences, {summary.frames} frames, "
           f"{summary.files} files "

@@ -197,6 +197,9 @@ def simulate(out_dir: str | os.PathLike[str], *, environments: Iterable[str] | N
     q = resolve_quality(quality)
     triples = select_sequences(environments, subjects, actions)
     root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"output {root} exists and is not a folder; give a new or existing "
+                         "folder")
     jobs = [SequenceJob(str(root), e, s, a, frames, (h, w), q, seed, mods) for e, s, a in triples]
     n_workers = max(1, min(workers or usable_cpus(), len(jobs)))
     logger.info("simulating %d sequences x %d frames with %d worker(s) into %s",

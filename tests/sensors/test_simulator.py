@@ -24,6 +24,7 @@ from rigserve.sensors.simulator.runner import usable_cpus
 from rigserve.sensors.specs import ACTION_CODES, BONES, MODALITIES
 
 from rigserve.cli import main as cli_main
+from tests.core.cli_errors import assert_one_line_error
 
 TINY = {"subjects": ["S01", "S31"], "actions": ["A01", "A20"], "frames": 5,
         "depth_size": (24, 32), "workers": 1}
@@ -242,6 +243,21 @@ def test_cli_simulate_writes_and_reports(tmp_path: Path,
     assert cli_main(["simulate", "--out", str(out), "--subjects", "S01", "--environments",
                      "E03"]) == 2
     assert "lives in environments" in capsys.readouterr().err
+
+
+def test_cli_simulate_out_that_is_a_file_is_one_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file, not a folder")
+    tiny = ["--subjects", "S01", "--actions", "A01", "--frames", "1", "--depth-size", "8x8",
+            "--modalities", "wifi", "--workers", "1"]
+    assert cli_main(["simulate", "--out", str(notes), *tiny]) == 2
+    assert_one_line_error(capsys.readouterr().err, "simulate",
+                          f"output {notes} exists and is not a folder")
+    # Below a file: the OS refuses the folder; still one line, exit 1.
+    assert cli_main(["simulate", "--out", str(notes / "rig"), *tiny]) == 1
+    assert_one_line_error(capsys.readouterr().err, "simulate", "Not a directory")
+    assert notes.read_text() == "a file, not a folder"
 
 
 @pytest.mark.parametrize(("cpu_max", "cap"), [
