@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.proto import model_config_pb2
+from rigserve.server import extensions
 from rigserve.server.errors import ModelNotFound, TimedOut
 from rigserve.server.grpc.interceptors import status_of
 from rigserve.server.grpc.queues import OrderedMap, ordered_map
@@ -49,12 +50,6 @@ DRAINED = (grpc.StatusCode.UNAVAILABLE,
            "answered; reconnect (to another instance) to go on")
 
 
-_SHARED_MEMORY = "shared memory is not supported: send tensors in raw_input_contents"
-_TRACE = ("trace settings are not supported: rigserve exports Prometheus metrics at "
-          "/metrics and Triton statistics (ModelStatistics)")
-_LOG = "log settings are not supported: set the log level when the server starts"
-
-
 def _check_repository(name: str) -> None:
     if name:  # Triton's answer too (UNSUPPORTED is UNIMPLEMENTED on gRPC)
         raise NotImplementedError("'repository_name' specification is not supported: "
@@ -66,9 +61,7 @@ def _refuse_load_overrides(params: Mapping[str, pb.ModelRepositoryParameter]) ->
     repository's; rigserve cannot, and reloading as exported instead would ignore them."""
     for key in sorted(params):
         if key == "config" or key.startswith("file:"):
-            raise NotImplementedError(f"loading with parameter {key!r} is not supported: "
-                                      "rigserve serves the repository as exported; send no "
-                                      "parameters to reload it")
+            raise NotImplementedError(extensions.load_overrides(repr(key)))
 
 
 def _check_version(model: str, version: str) -> None:
@@ -159,50 +152,49 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                     ) -> pb.RepositoryModelUnloadResponse:
         _check_repository(request.repository_name)
         self._service.catalog.check(request.model_name)
-        raise NotImplementedError("unloading is not supported: the repository is served "
-                                  "whole; use RepositoryModelLoad to reload it")
+        raise NotImplementedError(extensions.unload(extensions.GRPC))
 
     # NotImplementedError is UNIMPLEMENTED at the error boundary (interceptors.EXTRA_CODES).
     @override
     async def SystemSharedMemoryStatus(self, request: pb.SystemSharedMemoryStatusRequest,
                                        context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "system"))
 
     @override
     async def SystemSharedMemoryRegister(self, request: pb.SystemSharedMemoryRegisterRequest,
                                          context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "system"))
 
     @override
     async def SystemSharedMemoryUnregister(
             self, request: pb.SystemSharedMemoryUnregisterRequest,
             context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"system {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "system"))
 
     @override
     async def CudaSharedMemoryStatus(self, request: pb.CudaSharedMemoryStatusRequest,
                                      context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "CUDA"))
 
     @override
     async def CudaSharedMemoryRegister(self, request: pb.CudaSharedMemoryRegisterRequest,
                                        context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "CUDA"))
 
     @override
     async def CudaSharedMemoryUnregister(self, request: pb.CudaSharedMemoryUnregisterRequest,
                                          context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(f"CUDA {_SHARED_MEMORY}")
+        raise NotImplementedError(extensions.shared_memory(extensions.GRPC, "CUDA"))
 
     @override
     async def TraceSetting(self, request: pb.TraceSettingRequest,
                            context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(_TRACE)
+        raise NotImplementedError(extensions.trace_settings(extensions.GRPC))
 
     @override
     async def LogSettings(self, request: pb.LogSettingsRequest,
                           context: grpc.aio.ServicerContext) -> NoReturn:
-        raise NotImplementedError(_LOG)
+        raise NotImplementedError(extensions.LOG_SETTINGS)
 
     @override
     async def ModelInfer(self, request: pb.ModelInferRequest,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from rigserve.proto import grpc_service_pb2 as pb
+from rigserve.server import extensions
 from rigserve.server.errors import InvalidInput
 from rigserve.server.tensors import (
     array_from_le_bytes,
@@ -162,26 +163,13 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], response: pb.ModelInferRes
         response.raw_output_contents.append(encode_raw(array))
 
 
-#: Tensor parameters of Triton extensions rigserve does not implement, and what to do
-#: instead. Ignoring them would answer something else than was asked (full logits for a
-#: top-k, no write into the client's shared memory); REST refuses them in the same words.
-UNSUPPORTED_TENSOR_PARAMETERS: dict[str, str] = {
-    "classification": "the classification extension is not supported; ask for "
-                      "'action_logits' and take the argmax",
-    "shared_memory_region": "shared-memory inputs/outputs are not supported; send the data "
-                            "in raw_input_contents",
-}
-
-
 def refuse_unsupported(request: pb.ModelInferRequest) -> None:
     """Raise InvalidInput when an input or requested output asks for an extension rigserve
     does not implement (tritonclient's ``class_count``, shared-memory regions)."""
-    tensors = [("input", t.name, t.parameters) for t in request.inputs]
-    tensors += [("output", t.name, t.parameters) for t in request.outputs]
-    for kind, name, params in tensors:
-        for key, reason in UNSUPPORTED_TENSOR_PARAMETERS.items():
-            if key in params:
-                raise InvalidInput(f"{kind} {name!r}: parameter {key!r}: {reason}")
+    for t in request.inputs:
+        extensions.refuse_tensor_parameters(extensions.GRPC, f"input {t.name!r}", t.parameters)
+    for o in request.outputs:
+        extensions.refuse_tensor_parameters(extensions.GRPC, f"output {o.name!r}", o.parameters)
 
 
 def parameter_value(param: pb.InferParameter) -> bool | int | float | str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from rigserve.server import jsonio
+from rigserve.server import extensions, jsonio
 from rigserve.server.errors import InvalidInput, NotReady
 from rigserve.server.model_info import VERSION
 from rigserve.server.rest.deps import get_service
@@ -124,9 +124,7 @@ def _refuse_load_overrides(body: bytes) -> None:
                            "'parameters' object")
     if params:
         names = ", ".join(repr(k[:64]) for k in sorted(params)[:5])
-        raise InvalidInput(f"loading with parameter {names} is not supported: rigserve "
-                           "serves the repository as exported; send no parameters to "
-                           "reload it")
+        raise InvalidInput(extensions.load_overrides(names))
 
 
 @router.post("/repository/models/{model_name}/load")
@@ -140,15 +138,7 @@ async def repository_load(request: Request, model_name: str) -> JSONResponse:
 @router.post("/repository/models/{model_name}/unload")
 async def repository_unload(request: Request, model_name: str) -> JSONResponse:
     get_service(request).catalog.check(model_name)
-    raise InvalidInput("unloading is not supported: the repository is served whole; "
-                       "use .../load to reload it")
-
-
-_SHARED_MEMORY = ("shared memory is not supported: send tensors in the request body (JSON "
-                  "'data', or binary data with parameters.binary_data_size)")
-_TRACE = ("trace settings are not supported: rigserve exports Prometheus metrics at /metrics "
-          "and Triton statistics at /v2/models/stats")
-_LOG = "log settings are not supported: set the log level when the server starts"
+    raise InvalidInput(extensions.unload(extensions.HTTP))
 
 
 def _unsupported(message: str) -> Callable[[Request], Awaitable[Response]]:
@@ -159,9 +149,11 @@ def _unsupported(message: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 # tritonclient's shared-memory, trace and log calls, by path (GET reads, POST writes).
-for _path, _message in (("/systemsharedmemory/{rest:path}", _SHARED_MEMORY),
-                        ("/cudasharedmemory/{rest:path}", _SHARED_MEMORY),
-                        ("/trace/setting", _TRACE), ("/models/{model_name}/trace/setting", _TRACE),
-                        ("/logging", _LOG)):
+_TRACE = extensions.trace_settings(extensions.HTTP)
+for _path, _message in (
+        ("/systemsharedmemory/{rest:path}", extensions.shared_memory(extensions.HTTP, "system")),
+        ("/cudasharedmemory/{rest:path}", extensions.shared_memory(extensions.HTTP, "CUDA")),
+        ("/trace/setting", _TRACE), ("/models/{model_name}/trace/setting", _TRACE),
+        ("/logging", extensions.LOG_SETTINGS)):
     router.add_route(router.prefix + _path, _unsupported(_message), methods=["GET", "POST"],
                      include_in_schema=False)

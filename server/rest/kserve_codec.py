@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rigserve.server import jsonio
+from rigserve.server import extensions, jsonio
 from rigserve.server.errors import InvalidInput, PayloadTooLarge
 from rigserve.server.tensors import check_buildable, kserve_dtype, numpy_dtype
 
@@ -95,7 +95,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes of binary data follow the inputs "
                            "that no binary_data_size accounts for")
-    params = _parameters(head, "the request's")
+    params = _parameters(head, "the request's", "the request")
     raw_outputs = head.get("outputs") or []
     if not isinstance(raw_outputs, list):
         raise InvalidInput(f"'outputs' must be a list of objects with a 'name', got "
@@ -108,7 +108,8 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
         if out["name"] in outputs:  # one answer per name; the gRPC service refuses it too
             raise InvalidInput(f"output {out['name']!r} is requested twice")
         owner = f"output {out['name']}:"
-        outputs[out["name"]] = _flag(_parameters(out, owner), "binary_data", owner,
+        outputs[out["name"]] = _flag(_parameters(out, owner, f"output {out['name']!r}"),
+                                     "binary_data", owner,
                                      binary_default)
     rid = head.get("id")
     if rid is not None and not isinstance(rid, str):
@@ -125,14 +126,15 @@ def _kind(value: Any) -> str:
     return kinds.get(type(value), "null")
 
 
-def _parameters(obj: Mapping[str, Any], owner: str) -> Mapping[str, Any]:
-    """``obj``'s 'parameters' ({} when absent), refused unless an object rigserve supports."""
+def _parameters(obj: Mapping[str, Any], owner: str, what: str) -> Mapping[str, Any]:
+    """``obj``'s 'parameters' ({} when absent), refused unless an object rigserve supports
+    (``owner`` and ``what`` name ``obj`` in the errors: "input lidar:", "input 'lidar'")."""
     params = obj.get("parameters")
     if params is None:
         return {}
     if not isinstance(params, dict):
         raise InvalidInput(f"{owner} 'parameters' must be an object, got {_kind(params)}")
-    _reject_unsupported(params)
+    extensions.refuse_tensor_parameters(extensions.HTTP, what, params)
     return params
 
 
@@ -144,15 +146,6 @@ def _flag(params: Mapping[str, Any], key: str, owner: str, default: bool) -> boo
         raise InvalidInput(f"{owner} parameter '{key}' must be true or false, got "
                            f"{_kind(value)} {value!r:.60}")
     return value
-
-
-def _reject_unsupported(params: Mapping[str, Any]) -> None:
-    if "classification" in params:
-        raise InvalidInput("the classification extension is not supported; ask for "
-                           "'action_logits' and take the argmax")
-    if "shared_memory_region" in params:
-        raise InvalidInput("shared-memory inputs/outputs are not supported; send the data "
-                           "in the request (JSON or binary_data_size)")
 
 
 def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.ndarray, int]:
@@ -173,7 +166,7 @@ def _parse_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
         raise InvalidInput(f"input {name}: BYTES tensors are not accepted; the rig models take "
                            "FP32 tensors")
     count = math.prod(shape)
-    size = _parameters(spec, f"input {name}:").get("binary_data_size")
+    size = _parameters(spec, f"input {name}:", f"input {name!r}").get("binary_data_size")
     if size is not None:
         if (not isinstance(size, int) or isinstance(size, bool)
                 or size != count * dtype.itemsize):

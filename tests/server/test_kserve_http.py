@@ -203,3 +203,23 @@ def test_extensions_rigserve_lacks_say_so_and_what_to_use_instead(
     with pytest.raises(InferenceServerException, match=pattern) as e:
         call(client)
     assert e.value.status() == "400"
+
+
+def test_class_count_and_shared_memory_tensors_are_refused_in_the_grpc_words(
+        client: triton.InferenceServerClient) -> None:
+    lidar = triton.InferInput("lidar", [1, 256, 4], "FP32")
+    lidar.set_data_from_numpy(np.zeros((1, 256, 4), np.float32))
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("rig", [lidar], outputs=[
+            triton.InferRequestedOutput("action_logits", class_count=3)])
+    assert e.value.status() == "400"
+    assert e.value.message() == ("output 'action_logits': parameter 'classification': the "
+                                 "classification extension is not supported; ask for "
+                                 "'action_logits' and take the argmax")
+    out = triton.InferRequestedOutput("joints")
+    out.set_shared_memory("region0", 17 * 3 * 4)
+    with pytest.raises(InferenceServerException,
+                       match=r"^\[400\] output 'joints': parameter 'shared_memory_region': "
+                             r"shared-memory inputs/outputs are not supported; send the data "
+                             r"in the request body \(JSON 'data'"):
+        client.infer("rig", [lidar], outputs=[out])
