@@ -14,10 +14,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from rigserve.sensors.preprocess import PreprocessSpec
@@ -27,6 +27,7 @@ from rigserve.server.errors import (
     LoadFailed,
     NotReady,
     ServerError,
+    TimedOut,
     grpc_code_of,
     http_status_of,
 )
@@ -39,6 +40,7 @@ from rigserve.server.statistics import Statistics
 from rigserve.server.tensors import TensorOutputs, check_tensors
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _GRPC_PROTOCOLS = frozenset({"kserve_grpc", "stream"})
 
@@ -305,8 +307,12 @@ class InferenceService:
         return await loop.run_in_executor(self._executor, gen.router.route, frames, stale)
 
     async def infer_tensors(self, model: str, inputs: Mapping[str, np.ndarray], *,
-                            protocol: str) -> TensorOutputs:
-        """KServe v2 path: model-ready batched tensors for ``rig`` (routes) or ``rig.<subset>``."""
+                            protocol: str, timeout_us: int | None = None) -> TensorOutputs:
+        """KServe v2 path: model-ready batched tensors for ``rig`` (routes) or ``rig.<subset>``.
+
+        ``timeout_us`` is the request's own ``timeout`` parameter (microseconds, as
+        tritonclient sends it; None or 0: none): a request still waiting for its batch
+        when it passes fails :class:`TimedOut`, counted as such."""
         async with self.track(protocol, model) as info, self._use() as gen:
             subset = gen.catalog.resolve(model, inputs)
             info["subset"] = subset
@@ -316,7 +322,8 @@ class InferenceService:
                 present = gen.repo.manifest.modalities[m].input in feed
                 self.metrics.count_frame(m, "present" if present else "absent")
             self.metrics.count_subset(subset)
-            result = info["result"] = await gen.batchers[subset].submit(feed, model)
+            result = info["result"] = await _within(gen.batchers[subset].submit(feed, model),
+                                                    timeout_us)
             return TensorOutputs(result.outputs, engine=le.name, subset=subset)
 
     # ---- metadata --------------------------------------------------------------------
@@ -343,6 +350,19 @@ class InferenceService:
 
         return {"name": "rigserve", "version": __version__,
                 "extensions": ["binary_tensor_data", "model_repository", "statistics"]}
+
+
+async def _within(call: Awaitable[T], timeout_us: int | None) -> T:
+    """``call``'s answer, or :class:`TimedOut` once ``timeout_us`` has passed (None or 0:
+    no timeout). Triton answers such a request UNAVAILABLE "Request timeout expired"."""
+    if not timeout_us:
+        return await call
+    try:
+        return await asyncio.wait_for(call, timeout_us / 1e6)
+    except TimeoutError:  # asyncio.TimeoutError is TimeoutError from Python 3.11
+        raise TimedOut(f"Request timeout expired: the request's timeout of {timeout_us} µs "
+                       "passed before its answer was ready; send a longer timeout or none, "
+                       "or retry") from None
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

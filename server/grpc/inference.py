@@ -9,10 +9,9 @@ answer UNIMPLEMENTED, as Triton answers a feature it lacks, saying what to do in
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import NoReturn, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import NoReturn
 
 import grpc
 from google.protobuf import json_format
@@ -20,7 +19,7 @@ from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
 from rigserve.proto import model_config_pb2
 from rigserve.server import extensions
-from rigserve.server.errors import ModelNotFound, TimedOut
+from rigserve.server.errors import ModelNotFound
 from rigserve.server.grpc.interceptors import status_of
 from rigserve.server.grpc.queues import OrderedMap, ordered_map
 from rigserve.server.grpc.tensors import (
@@ -35,7 +34,6 @@ from rigserve.server.tensors import TensorOutputs
 from typing_extensions import override
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PROTOCOL = "kserve_grpc"
 #: Every model has one version; "" means "the latest".
@@ -252,27 +250,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except Exception as exc:
             self._service.record_rejected(PROTOCOL, model, exc)
             raise
-        outputs = await _within(self._service.infer_tensors(model, inputs, protocol=PROTOCOL),
-                                params.get("timeout"))
+        outputs = await self._service.infer_tensors(model, inputs, protocol=PROTOCOL,
+                                                    timeout_us=params.get("timeout"))
         # The version that ran, as Triton answers, also when "" asked for the latest.
         response = pb.ModelInferResponse(model_name=model, model_version=VERSION, id=request.id)
         encode_outputs(outputs, response, [o.name for o in request.outputs])
         for key, value in _routing_parameters(outputs).items():
             response.parameters[key].string_param = value
         return response
-
-
-async def _within(call: Awaitable[T], timeout_us: int | None) -> T:
-    """``call``'s answer, or :class:`TimedOut` once the request's ``timeout`` parameter
-    (microseconds, as tritonclient sends it; 0 or absent: none) has passed."""
-    if not timeout_us:
-        return await call
-    try:
-        return await asyncio.wait_for(call, timeout_us / 1e6)
-    except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11
-        raise TimedOut(f"Request timeout expired: the request's timeout of {timeout_us} µs "
-                       "passed before its answer was ready; send a longer timeout or none, "
-                       "or retry") from None
 
 
 def _routing_parameters(outputs: TensorOutputs) -> dict[str, str]:

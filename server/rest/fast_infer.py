@@ -18,7 +18,7 @@ import time
 
 from fastapi import FastAPI
 from rigserve.sensors.errors import SensorError
-from rigserve.server.errors import ModelNotFound, ServerError
+from rigserve.server.errors import ModelNotFound, ServerError, TimedOut
 from rigserve.server.model_info import VERSION
 from rigserve.server.rest.handlers import describe
 from rigserve.server.rest.kserve_codec import build_response, decompress, parse_request
@@ -47,7 +47,8 @@ async def kserve_infer(service: InferenceService, model: str, version: str | Non
     service.catalog.check(model)
     parsed = parse_request(decompress(body, content_encoding, service.settings.max_body_bytes),
                            header_length)
-    outputs = await service.infer_tensors(model, parsed.inputs, protocol=PROTOCOL)
+    outputs = await service.infer_tensors(model, parsed.inputs, protocol=PROTOCOL,
+                                          timeout_us=parsed.timeout_us)
     params = {"engine": outputs.engine, "subset": outputs.subset,
               "server_ms": round((time.perf_counter() - t0) * 1e3, 3)}
     content, header_len = build_response(model, VERSION, parsed, outputs, params)
@@ -70,7 +71,7 @@ def _error(service: InferenceService, model: str, exc: Exception
     if not isinstance(exc, (ServerError, SensorError)):
         # A bug, not the client's fault: log the traceback, answer without internals.
         logger.error("unhandled error in infer on %s", model, exc_info=exc)
-    elif status >= 500:
+    elif status >= 500 and not isinstance(exc, TimedOut):  # a timeout is the client's own
         logger.error("POST infer on %s: %s", model, message)
     service.record_rejected(PROTOCOL, model, exc)
     return status, json.dumps({"error": message}).encode(), {

@@ -33,6 +33,8 @@ class InferRequest:
     #: output name -> binary?; empty means every output, binary per ``binary_default``.
     outputs: dict[str, bool]
     binary_default: bool
+    #: The request's ``timeout`` parameter, microseconds (None: none).
+    timeout_us: int | None = None
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -116,7 +118,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
         # Echoed back as given; str() would answer a Python repr such as "{'a': 1}".
         raise InvalidInput(f"'id' must be a string, got {_kind(rid)} {rid!r:.40}")
     return InferRequest(id=rid, inputs=inputs, outputs=outputs,
-                        binary_default=binary_default)
+                        binary_default=binary_default, timeout_us=_timeout(params))
 
 
 def _kind(value: Any) -> str:
@@ -145,6 +147,16 @@ def _flag(params: Mapping[str, Any], key: str, owner: str, default: bool) -> boo
     if not isinstance(value, bool):
         raise InvalidInput(f"{owner} parameter '{key}' must be true or false, got "
                            f"{_kind(value)} {value!r:.60}")
+    return value
+
+
+def _timeout(params: Mapping[str, Any]) -> int | None:
+    """The request's ``timeout`` parameter: microseconds, as tritonclient sends it."""
+    value = params.get("timeout")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 0):
+        raise InvalidInput(f"the request's parameter 'timeout' must be a non-negative integer "
+                           f"(microseconds), got {_kind(value)} {value!r:.60}")
     return value
 
 

@@ -314,6 +314,10 @@ def test_a_request_past_its_timeout_is_unavailable_as_on_triton(tiny_repo: Path)
             "answer was ready; send a longer timeout or none, or retry")
         ok = client.infer("rig", _inputs("lidar"), timeout=10_000_000)  # 10 s: answered
         assert ok.as_numpy("joints").shape == (1, 17, 3)
+        counted = live.service.metrics.registry.get_sample_value(
+            "rigserve_requests_total",
+            {"protocol": "kserve_grpc", "subset": "lidar", "code": "UNAVAILABLE"})
+    assert counted == 1.0  # not CANCELLED: the server gave up, not the client
 
 
 def test_stream_infer_limit_comes_from_the_environment_and_one_runs_requests_one_by_one(

@@ -17,7 +17,7 @@ from rigserve.export.manifest import load_manifest
 from rigserve.sensors.specs import all_subsets, subset_name
 from tritonclient.utils import InferenceServerException
 
-from tests.server.live_server import ServerHandle
+from tests.server.live_server import ServerHandle, serve_in_thread
 
 SUBSETS = [subset_name(s) for s in all_subsets(("depth", "lidar", "mmwave", "wifi"))]
 
@@ -223,3 +223,29 @@ def test_class_count_and_shared_memory_tensors_are_refused_in_the_grpc_words(
                              r"shared-memory inputs/outputs are not supported; send the data "
                              r"in the request body \(JSON 'data'"):
         client.infer("rig", [lidar], outputs=[out])
+
+
+def test_a_request_past_its_timeout_is_503_and_counted_so(tiny_repo: Path) -> None:
+    # Queued behind a 200 ms batching delay, a 1 µs timeout always passes first; the
+    # gRPC service honours the same parameter (UNAVAILABLE), as Triton does.
+    with serve_in_thread(tiny_repo, max_queue_delay_ms=200.0, inline_max_ms=0.0) as live:
+        client = triton.InferenceServerClient(live.http_target)
+        lidar = triton.InferInput("lidar", [1, 256, 4], "FP32")
+        lidar.set_data_from_numpy(np.zeros((1, 256, 4), np.float32))
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("rig", [lidar], timeout=1)
+        assert e.value.status() == "503"
+        assert e.value.message() == (
+            "Request timeout expired: the request's timeout of 1 µs passed before its "
+            "answer was ready; send a longer timeout or none, or retry")
+        assert client.infer("rig", [lidar], timeout=10_000_000).as_numpy("joints") is not None
+        metrics = httpx.get(f"{live.url}/metrics").text
+        assert ('rigserve_requests_total{code="503",protocol="kserve_http",subset="lidar"} 1.0'
+                in metrics)
+        for bad in ("1000", -1, 1.5, True):
+            r = httpx.post(f"{live.url}/v2/models/rig/infer", json={
+                "inputs": [{"name": "lidar", "shape": [1, 256, 4], "datatype": "FP32",
+                            "data": [0.0] * 1024}], "parameters": {"timeout": bad}})
+            assert r.status_code == 400
+            assert r.json()["error"].startswith("the request's parameter 'timeout' must be a "
+                                                "non-negative integer (microseconds), got ")
