@@ -8,6 +8,7 @@ errors map through :func:`from_sensor_error`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rigserve.sensors.errors import SensorError
@@ -135,3 +136,10 @@ def grpc_code_of(exc: BaseException) -> str:
         return "INVALID_ARGUMENT"
     return "INTERNAL"
 
+
+
+def some_names(names: Sequence[str], shown: int = 5, width: int = 64) -> str:
+    """The first ``shown`` of ``names`` quoted (each cut to ``width`` characters) and how
+    many more: an error naming a client's thousand bad names would only be huge."""
+    text = ", ".join(repr(n[:width]) for n in names[:shown])
+    return f"{text} and {len(names) - shown} more" if len(names) > shown else text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rigserve.sensors.specs import subset_name
-from rigserve.server.errors import InvalidInput, ModelNotFound
+from rigserve.server.errors import InvalidInput, ModelNotFound, some_names
 from rigserve.server.tensors import kserve_dtype, triton_type
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class ModelCatalog:
             return self.by_name[model]
         unknown = sorted(set(inputs) - set(self._modality_of))
         if unknown:
-            raise InvalidInput(f"unknown input {', '.join(map(repr, unknown))} for model "
+            raise InvalidInput(f"unknown input {some_names(unknown)} for model "
                                f"{model}; inputs are {', '.join(sorted(self._modality_of))}")
         if not inputs:
             raise InvalidInput(f"model {model} needs at least one input of "

@@ -19,7 +19,7 @@ from rigserve.sensors.formats import decode_frame, encode_frame
 from rigserve.sensors.preprocess import PreprocessSpec, preprocess_frame
 from rigserve.sensors.specs import SENSOR_MODALITIES, get_modality, parse_subset, subset_name
 from rigserve.sensors.validate import check_frame
-from rigserve.server.errors import InvalidInput, PayloadTooLarge
+from rigserve.server.errors import InvalidInput, PayloadTooLarge, some_names
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ class Router:
     def check_names(self, frames: Mapping[str, object]) -> None:
         unknown = sorted(set(frames) - set(self.modalities) - set(SENSOR_MODALITIES))
         if unknown:
-            # A few names say what went wrong; a thousand would only make the error huge.
-            shown = ", ".join(repr(n[:64]) for n in unknown[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise InvalidInput(f"unknown modality {shown}{more}; this repository accepts "
+            raise InvalidInput(f"unknown modality {some_names(unknown)}; this repository accepts "
                                f"{', '.join(self.modalities)}")
         for name, frame in frames.items():
             size = frame.nbytes if isinstance(frame, np.ndarray) else len(frame)  # type: ignore[arg-type]

@@ -145,6 +145,8 @@ def test_an_error_echoing_a_huge_name_keeps_its_status_and_a_bounded_message(
         pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
     assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert rpc.value.details().startswith("unknown input 'in00000', 'in00001'")
+    # Five names say what went wrong (REST answers the same words).
+    assert "'in00004' and 2995 more for model rig; inputs are " in rpc.value.details()
 
 
 def _oversized_request(n_bytes: int) -> pb.ModelInferRequest:
