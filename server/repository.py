@@ -79,16 +79,24 @@ def choose_entries(manifest: Manifest, precision: Sequence[str]) -> dict[str, En
     return chosen
 
 
-def load_repository(path: Path, *, precision: Sequence[str], options: EngineOptions,
-                    warmup_runs: int = 2, max_batch: int = 1) -> Repository:
-    """Validate, verify, load and warm every subset's engine (blocking; run off the loop)."""
+def verify_repository(path: Path, precision: Sequence[str]
+                      ) -> tuple[Manifest, dict[str, EngineEntry], dict[str, Path]]:
+    """The manifest, the engine chosen for each subset and its sha256-checked file,
+    resolved and known to stay inside the repository; RepositoryError naming what is
+    wrong otherwise. Cheap (no engine is loaded): `rigserve serve` checks this first."""
     try:
         manifest = load_manifest(path)
         chosen = choose_entries(manifest, precision)
-        # The sha256-checked file, resolved and known to stay inside the repository.
         files = {subset: verify_engine_file(path, entry) for subset, entry in chosen.items()}
     except ManifestError as exc:
         raise RepositoryError(f"cannot load repository {path}: {exc}") from exc
+    return manifest, chosen, files
+
+
+def load_repository(path: Path, *, precision: Sequence[str], options: EngineOptions,
+                    warmup_runs: int = 2, max_batch: int = 1) -> Repository:
+    """Validate, verify, load and warm every subset's engine (blocking; run off the loop)."""
+    manifest, chosen, files = verify_repository(path, precision)
     engines: dict[str, LoadedEngine] = {}
     for subset, entry in chosen.items():
         engine = load_engine(entry.format, entry.name, files[subset], options)

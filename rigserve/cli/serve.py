@@ -154,14 +154,16 @@ def _serve(args: argparse.Namespace) -> int:
 def _preflight(settings: Any) -> str | None:
     """What would stop the server in its start-up, as one line, before it starts.
 
-    Found inside uvicorn's lifespan these are a traceback and exit 3; the server loads
-    the manifest again (and verifies every engine's sha256) when it starts.
+    Found inside uvicorn's lifespan these are a traceback and exit 3. This reads the
+    manifest and checks the sha256 of every engine the server would load; the server
+    does it again when it starts, then loads the engines.
     """
-    from rigserve.export.manifest import ManifestError, load_manifest
+    from rigserve.server.errors import RepositoryError
+    from rigserve.server.repository import verify_repository
 
     try:
-        load_manifest(settings.repository)
-    except ManifestError as exc:
+        verify_repository(settings.repository, settings.precision)
+    except RepositoryError as exc:
         return str(exc)
     for flag, port in (("--http-port", settings.http_port), ("--grpc-port", settings.grpc_port)):
         taken = _port_taken(settings.host, port)

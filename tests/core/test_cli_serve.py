@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -20,6 +21,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _broken(tmp_path: Path, repo: Path, edit: str) -> Path:
     bad = tmp_path / edit
+    if edit == "tampered":  # an engine file changed after export
+        shutil.copytree(repo, bad)
+        with next((bad / "engines").glob("*.onnx")).open("ab") as f:
+            f.write(b"\0")
+        return bad
     bad.mkdir()
     manifest = json.loads((repo / "manifest.json").read_text())
     if edit == "truncated":
@@ -36,6 +42,7 @@ def _broken(tmp_path: Path, repo: Path, edit: str) -> Path:
     ("truncated", "manifest.json: unreadable manifest: "),
     ("no-outputs", "manifest.json: schema violation at (root): 'outputs' is a required property"),
     ("no-engine-files", "does not exist in the repository"),
+    ("tampered", "sha256 mismatch for 'engines/"),
 ])
 def test_serve_names_what_is_wrong_with_a_corrupt_or_partial_repository(
         tmp_path: Path, repo: Path, edit: str, message: str,
