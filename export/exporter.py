@@ -11,6 +11,7 @@ leaves a half-published repository and a running server never sees one.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -29,6 +30,7 @@ from rigserve.export.manifest import (
     EngineEntry,
     Manifest,
     load_manifest,
+    manifest_schema,
     sha256_file,
     write_manifest,
 )
@@ -78,6 +80,10 @@ class ExportOptions:
         _check_choices("precision", self.precisions, PRECISIONS)
         _check_choices("exporter", (self.exporter,), tuple(EXPORTERS))
         _check_choices("optimization", (self.optimization,), tuple(OPTIMIZATION_LEVELS))
+        pattern = manifest_schema()["properties"]["model"]["pattern"]
+        if not re.search(pattern, self.model_name):  # checked again on the manifest, late
+            raise ExportError(f"model name {self.model_name!r} is not accepted: letters, "
+                              "digits, '_' and '-' only (it names engines and URLs)")
         if self.max_batch < 1:
             raise ExportError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.parity_frames < 2 or self.calibration_frames < 1:

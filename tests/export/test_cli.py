@@ -42,6 +42,12 @@ def test_cli_reports_a_missing_run_and_exits_1(tmp_path: Path,
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--formats", "coreml"]) == 1
     assert "unknown format ['coreml']" in capsys.readouterr().err
+    # Refused before a subset is built (it used to fail after every engine, naming the
+    # staging folder).
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--model-name", "a/b"]) == 1
+    assert ("model name 'a/b' is not accepted: letters, digits, '_' and '-' only"
+            in capsys.readouterr().err)
 
 
 def test_run_with_data_and_split_measures_deltas_against_ground_truth(tmp_path: Path) -> None:
