@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rigserve.cli._args import count
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -37,15 +39,19 @@ Finished steps are reused from the work folder; --fresh redoes them.""")
                    "or $RIGSERVE_DEMO_DIR)")
     p.add_argument("--once", action="store_true", help="exit after the summary")
     p.add_argument("--fresh", action="store_true", help="redo every step")
-    p.add_argument("--frames", type=int, default=d.frames, help="frames per training sequence")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--frames", type=count(1), default=d.frames,
+                   help="frames per training sequence (default %(default)s)")
+    p.add_argument("--epochs", type=count(1), default=d.epochs,
+                   help="training epochs (default %(default)s)")
     p.add_argument("--depth-size", type=_size, default=d.depth_size, metavar="HxW",
-                   help="simulated depth image size (default 60x80)")
-    p.add_argument("--http-port", type=int, default=d.http_port,
-                   help="REST port; a free one is used if taken")
-    p.add_argument("--grpc-port", type=int, default=d.grpc_port,
-                   help="gRPC port; a free one is used if taken")
-    p.add_argument("--seed", type=int, default=d.seed)
+                   help=f"simulated depth image size (default {d.depth_size[0]}x{d.depth_size[1]})")
+    p.add_argument("--http-port", type=count(0), default=d.http_port,
+                   help="REST port (default %(default)s); a free one is used if taken")
+    p.add_argument("--grpc-port", type=count(0), default=d.grpc_port,
+                   help="gRPC port (default %(default)s); a free one is used if taken")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the simulated rigs, training and the sensor failures (default "
+                   "%(default)s)")
     p.set_defaults(handler=_demo)
 
 

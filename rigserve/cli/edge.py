@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from rigserve.cli._args import count
 
 _EPILOG = """\
 failure script (--fail): comma-separated rules MODALITY[@START-[END]][:p=P]
@@ -23,19 +24,6 @@ examples:
   rigserve edge --target localhost:8001 --rig r1 --simulate --frames 80 --fps 20 --quiet
   rigserve edge --target localhost:8001 --rig r1 --data data/rig --fps 0 --fail "wifi:p=0.3"
 """
-
-
-def _count(least: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {value}")
-        return value
-
-    return parse
 
 
 def _fps(text: str) -> float:
@@ -77,7 +65,7 @@ def register(sub: Any) -> None:
     p.add_argument("--fail", default="", metavar="SCRIPT",
                    help="sensor failures, e.g. 'lidar@5s-15s,wifi:p=0.2' (grammar below; "
                    "default: none)")
-    p.add_argument("--frames", type=_count(1), default=None, metavar="N",
+    p.add_argument("--frames", type=count(1), default=None, metavar="N",
                    help="stop after N frames (default: --simulate 100, --data every frame)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="simulator and random-failure seed (default %(default)s)")
@@ -87,7 +75,7 @@ def register(sub: Any) -> None:
                    help="API key (default: $RIGSERVE_API_KEY)")
     p.add_argument("--tls-ca", type=Path, default=None, metavar="PEM",
                    help="CA certificate: use TLS (default: plaintext)")
-    p.add_argument("--reconnects", type=_count(0), default=5, metavar="N",
+    p.add_argument("--reconnects", type=count(0), default=5, metavar="N",
                    help="re-open the stream when the server ends it UNAVAILABLE (shutdown, "
                         "restart), up to N times in a row, backing off 0.5 s to 5 s; "
                         "0 = stop instead (default %(default)s)")
