@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import functools
 import json
 import os
 import statistics
@@ -35,19 +34,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from probe import (
     FLOOR,
     OUT,
     ROOT,
     Server,
+    interleaved_rounds,
     machine,
-    measure_floor,
-    measure_server,
-    row_line,
+    setup,
     stop,
-    undisturbed,
 )
 
 SITES = OUT / "grpcio"
@@ -118,36 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="requests per perf_analyzer window and floor run (default 2000)")
     a = p.parse_args(argv)
 
-    from rigserve.export.manifest import load_manifest
-
-    from rigserve.bench import _perf_analyzer
-    from rigserve.bench.serve import build_target, floor_engine
-
-    if not (a.repo / "manifest.json").exists():
-        sys.exit(f"{a.repo} is no model repository (`make demo` writes .demo/repo)")
-    pa = _perf_analyzer.locate()
-    if isinstance(pa, str):
-        sys.exit(pa)
-    OUT.mkdir(parents=True, exist_ok=True)
-    target = build_target(a.repo, None, 0, None)
-    model = f"{load_manifest(a.repo).model}.{target.subset}"
-    _perf_analyzer.input_data(target.tensors, OUT / "data.json")
-    engine = floor_engine(a.repo, target.subset, 1)
+    pa, model, target, engine = setup(a.repo)
     releases = [CURRENT, *(r.strip() for r in a.releases.split(",") if r.strip())]
 
-    rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(bare_on(r, a.repo)) for r in releases]
-        for rnd in range(1, a.rounds + 1):
-            order = servers if rnd % 2 else servers[::-1]
-            jobs = [functools.partial(measure_floor, engine, target.tensors, a.requests),
-                    *(functools.partial(measure_server, s, pa, model, a.requests)
-                      for s in order)]
-            for job in jobs:
-                r = undisturbed(job)
-                r["round"] = rnd
-                rows.append(r)
-                print(row_line(r), flush=True)
+        rows = interleaved_rounds(servers, pa=pa, model=model, tensors=target.tensors,
+                                  engine=engine, rounds=a.rounds, requests=a.requests)
 
     names = [FLOOR, *(s.name for s in servers)]
     medians = {n: statistics.median(r["p50_ms"] for r in rows if r["name"].startswith(n))

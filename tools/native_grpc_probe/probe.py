@@ -290,6 +290,45 @@ def machine() -> dict[str, Any]:
 # ---- main ----------------------------------------------------------------------------------
 
 
+def setup(repo: Path) -> tuple[Any, str, Any, Any]:
+    """perf_analyzer, the model name, the bench target (tensors of the repository's full
+    subset, written as perf_analyzer's input) and the floor engine; exits on a missing
+    repository or perf_analyzer."""
+    from rigserve.export.manifest import load_manifest
+
+    from rigserve.bench import _perf_analyzer
+    from rigserve.bench.serve import build_target, floor_engine
+
+    if not (repo / "manifest.json").exists():
+        sys.exit(f"{repo} is no model repository (`make demo` writes .demo/repo)")
+    pa = _perf_analyzer.locate()
+    if isinstance(pa, str):
+        sys.exit(pa)
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = build_target(repo, None, 0, None)
+    model = f"{load_manifest(repo).model}.{target.subset}"
+    _perf_analyzer.input_data(target.tensors, OUT / "data.json")
+    return pa, model, target, floor_engine(repo, target.subset, 1)
+
+
+def interleaved_rounds(servers: list[Server], *, pa: Any, model: str,
+                       tensors: dict[str, np.ndarray], engine: Any, rounds: int,
+                       requests: int) -> list[dict[str, Any]]:
+    """Each round: the ORT floor, then every server (order reversed every other round),
+    each run repeated while disturbed; the rows, printed as they come."""
+    rows: list[dict[str, Any]] = []
+    for rnd in range(1, rounds + 1):
+        order = servers if rnd % 2 else servers[::-1]
+        jobs = [functools.partial(measure_floor, engine, tensors, requests),
+                *(functools.partial(measure_server, s, pa, model, requests) for s in order)]
+        for job in jobs:
+            r = undisturbed(job)
+            r["round"] = rnd
+            rows.append(r)
+            print(row_line(r), flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tools/native_grpc_probe/probe.py",
                                 description=__doc__,
@@ -303,30 +342,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="the busy-wait server's stand-in engine time, us (default 500)")
     a = p.parse_args(argv)
 
-    from rigserve.export.manifest import load_manifest
-
-    from rigserve.bench import _perf_analyzer
     from rigserve.bench._bare_grpc import bare_server
-    from rigserve.bench.serve import build_target, floor_engine
     from rigserve.serve_process import serve_process
 
     if not NATIVE.exists():
         sys.exit(f"{NATIVE} is missing: run tools/native_grpc_probe/build.sh first")
-    if not (a.repo / "manifest.json").exists():
-        sys.exit(f"{a.repo} is no model repository (`make demo` writes .demo/repo)")
-    pa = _perf_analyzer.locate()
-    if isinstance(pa, str):
-        sys.exit(pa)
-    OUT.mkdir(parents=True, exist_ok=True)
-    target = build_target(a.repo, None, 0, None)
-    model = f"{load_manifest(a.repo).model}.{target.subset}"
-    _perf_analyzer.input_data(target.tensors, OUT / "data.json")
-    engine = floor_engine(a.repo, target.subset, 1)
+    pa, model, target, engine = setup(a.repo)
     busy = f"native_sync_busy{a.busy_us}"
     print(f"model {model}; inputs "
           f"{ {n: list(t.shape) for n, t in target.tensors.items()} }", flush=True)
 
-    rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(native_server("native_sync", model, "sync")),
                    stack.enter_context(native_server("native_cb", model, "callback")),
@@ -343,16 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'round':>5} {'name':<34} {'p50':>6} {'p90':>6} {'p95':>6} {'p99':>6} "
               f"{'req/s':>7} {'srvCPUms':>8} {'cliCPUms':>8} {'other_s':>7} {'n':>6}",
               flush=True)
-        for rnd in range(1, a.rounds + 1):
-            order = servers if rnd % 2 else servers[::-1]  # alternate the order
-            jobs = [functools.partial(measure_floor, engine, target.tensors, a.requests),
-                    *(functools.partial(measure_server, s, pa, model, a.requests)
-                      for s in order)]
-            for job in jobs:
-                r = undisturbed(job)
-                r["round"] = rnd
-                rows.append(r)
-                print(row_line(r), flush=True)
+        rows = interleaved_rounds(servers, pa=pa, model=model, tensors=target.tensors,
+                                  engine=engine, rounds=a.rounds, requests=a.requests)
 
     summary = summarize(rows, [s.name for s in servers])
     floor = summary[0]["p50_ms"]
