@@ -27,6 +27,7 @@ from rigserve.server.grpc.tensors import (
     encode_outputs,
     read_parameters,
     refuse_unsupported,
+    requested_outputs,
 )
 from rigserve.server.model_info import VERSION
 from rigserve.server.service import InferenceService
@@ -246,6 +247,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             _check_version(model, request.model_version)
             params = read_parameters(request.parameters)
             refuse_unsupported(request)
+            requested = requested_outputs(request)
             inputs = decode_inputs(request)
         except Exception as exc:
             self._service.record_rejected(PROTOCOL, model, exc)
@@ -254,7 +256,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                                     timeout_us=params.get("timeout"))
         # The version that ran, as Triton answers, also when "" asked for the latest.
         response = pb.ModelInferResponse(model_name=model, model_version=VERSION, id=request.id)
-        encode_outputs(outputs, response, [o.name for o in request.outputs])
+        encode_outputs(outputs, response, requested)
         for key, value in _routing_parameters(outputs).items():
             response.parameters[key].string_param = value
         return response

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from rigserve.proto import grpc_service_pb2 as pb
 from rigserve.server import extensions
-from rigserve.server.errors import InvalidInput
+from rigserve.server.errors import InvalidInput, some_names
 from rigserve.server.tensors import (
     array_from_le_bytes,
     kserve_dtype,
@@ -150,17 +150,26 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], response: pb.ModelInferRes
                    requested: Sequence[str] = ()) -> None:
     """Fill ``response`` with ``outputs`` (only ``requested`` ones when given), raw bytes."""
     names = list(requested) or sorted(outputs)
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InvalidInput(f"output {twice[0]!r} is requested twice; name each output once")
     unknown = [n for n in names if n not in outputs]
     if unknown:
-        raise InvalidInput(f"requested outputs {unknown} do not exist; "
+        raise InvalidInput(f"requested outputs {some_names(unknown)} do not exist; "
                            f"available: {sorted(outputs)}")
     for name in names:
         array = np.asarray(outputs[name])
         response.outputs.add(name=name, datatype=datatype_of(array), shape=list(array.shape))
         response.raw_output_contents.append(encode_raw(array))
+
+
+def requested_outputs(request: pb.ModelInferRequest) -> list[str]:
+    """The output names asked for (empty: every output), refused before the model runs
+    when one is named twice: one answer per name, as REST answers."""
+    names = [o.name for o in request.outputs]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"output {name!r} is requested twice; name each output once")
+        seen.add(name)
+    return names
 
 
 def refuse_unsupported(request: pb.ModelInferRequest) -> None:

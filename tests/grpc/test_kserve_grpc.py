@@ -86,12 +86,17 @@ def test_requested_outputs_and_parameters_as_tritonclient_sends_them(
 
 def test_an_output_requested_twice_is_invalid_argument(
         client: tgrpc.InferenceServerClient) -> None:
+    def runs() -> int:
+        return int(client.get_inference_statistics("rig").model_stats[0].inference_count)
+
     twice = [tgrpc.InferRequestedOutput("joints"), tgrpc.InferRequestedOutput("joints")]
+    before = runs()
     with pytest.raises(InferenceServerException,
                        match=r"output 'joints' is requested twice; name each output once"
                        ) as info:
         client.infer("rig", _inputs("depth"), outputs=twice)
     assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert runs() == before  # refused before the model ran
 
 
 def test_typed_contents_inputs_give_the_same_answer_as_raw(
