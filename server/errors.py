@@ -137,7 +137,6 @@ def grpc_code_of(exc: BaseException) -> str:
     return "INTERNAL"
 
 
-
 def some_names(names: Sequence[str], shown: int = 5, width: int = 64) -> str:
     """The first ``shown`` of ``names`` quoted (each cut to ``width`` characters) and how
     many more: an error naming a client's thousand bad names would only be huge."""

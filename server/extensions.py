@@ -11,10 +11,10 @@ UNIMPLEMENTED, or INVALID_ARGUMENT for a tensor parameter, as Triton does.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from rigserve.server.errors import InvalidInput
+from rigserve.server.errors import InvalidInput, some_names
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ def unload(p: Protocol) -> str:
             "to reload it")
 
 
-def load_overrides(names: str) -> str:
+def load_overrides(names: Sequence[str]) -> str:
     """``names``: the load parameters sent (Triton's ``config``, ``file:<path>``)."""
-    return (f"loading with parameter {names} is not supported: rigserve serves the "
-            "repository as exported; send no parameters to reload it")
+    return (f"loading with parameter {some_names(names)} is not supported: rigserve serves "
+            "the repository as exported; send no parameters to reload it")
 
 
 def _tensor_parameter_reasons(p: Protocol) -> dict[str, str]:

@@ -57,15 +57,15 @@ def _check_repository(name: str) -> None:
 
 def _refuse_load_overrides(params: Mapping[str, pb.ModelRepositoryParameter]) -> None:
     """Triton loads with a ``config`` JSON and ``file:<path>`` contents in place of the
-    repository's; rigserve cannot, and reloading as exported instead would ignore them."""
-    for key in sorted(params):
-        if key == "config" or key.startswith("file:"):
-            raise NotImplementedError(extensions.load_overrides(repr(key)))
+    repository's; rigserve cannot, and reloading as exported instead would ignore them.
+    It takes no load parameter at all, as REST refuses any."""
+    if params:
+        raise NotImplementedError(extensions.load_overrides(sorted(params)))
 
 
 def _check_version(model: str, version: str) -> None:
     if version not in VERSIONS:
-        raise ModelNotFound(f"model {model!r} has no version {version!r}; available: 1")
+        raise ModelNotFound(f"model {model!r} has no version {version!r}; available: {VERSION}")
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):

@@ -123,8 +123,7 @@ def _refuse_load_overrides(body: bytes) -> None:
         raise InvalidInput("a load request body must be a JSON object, with an optional "
                            "'parameters' object")
     if params:
-        names = ", ".join(repr(k[:64]) for k in sorted(params)[:5])
-        raise InvalidInput(extensions.load_overrides(names))
+        raise InvalidInput(extensions.load_overrides(sorted(params)))
 
 
 @router.post("/repository/models/{model_name}/load")

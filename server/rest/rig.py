@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, Response
 from python_multipart.multipart import parse_options_header
 from rigserve.sensors.specs import MODALITIES, SENSOR_MODALITIES
 from rigserve.server import jsonio
-from rigserve.server.errors import InvalidInput
+from rigserve.server.errors import InvalidInput, some_names
 from rigserve.server.rest.deps import get_service
 from rigserve.server.router import RawFrame
 from rigserve.server.service import RigPrediction
@@ -65,8 +65,7 @@ def _stale_names(stale: Any) -> list[str]:
     unknown = sorted({s for s, m in zip(stale, names, strict=True)
                       if m not in SENSOR_MODALITIES})
     if unknown:
-        raise InvalidInput(f"'stale' names unknown modality "
-                           f"{', '.join(repr(n[:64]) for n in unknown[:5])}; accepted: "
+        raise InvalidInput(f"'stale' names unknown modality {some_names(unknown)}; accepted: "
                            f"{', '.join(SENSOR_MODALITIES)} or their MM-Fi folder names")
     return names
 

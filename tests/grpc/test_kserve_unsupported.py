@@ -94,16 +94,32 @@ def test_unloading_an_unknown_model_is_not_found(client: tgrpc.InferenceServerCl
     assert info.value.status() == "StatusCode.NOT_FOUND"
 
 
-@pytest.mark.parametrize("load", [
-    {"config": '{"max_batch_size": 4}'},
-    {"config": "{}", "files": {"file:1/model.onnx": b"onnx"}},
+@pytest.mark.parametrize(("load", "named"), [
+    ({"config": '{"max_batch_size": 4}'}, "'config'"),
+    ({"config": "{}", "files": {"file:1/model.onnx": b"onnx"}}, "'config', 'file:1/model.onnx'"),
 ], ids=["config", "files"])
 def test_a_load_that_overrides_the_config_or_files_is_refused_not_ignored(
-        client: tgrpc.InferenceServerClient, load: dict[str, object]) -> None:
-    with pytest.raises(InferenceServerException, match=r"loading with parameter 'config' is "
-                       r"not supported: rigserve serves the repository as exported") as info:
+        client: tgrpc.InferenceServerClient, load: dict[str, object], named: str) -> None:
+    with pytest.raises(InferenceServerException) as info:
         client.load_model("rig", **load)
     assert info.value.status() == "StatusCode.UNIMPLEMENTED"
+    assert info.value.message() == (
+        f"loading with parameter {named} is not supported: rigserve serves the repository "
+        "as exported; send no parameters to reload it")
+
+
+def test_a_load_with_any_parameter_is_refused_as_rest_refuses_it(grpc_live: LiveGrpc) -> None:
+    import grpc
+    from rigserve.proto import grpc_service_pb2 as pb
+    from rigserve.proto import grpc_service_pb2_grpc as pb_grpc
+
+    request = pb.RepositoryModelLoadRequest(model_name="rig")
+    request.parameters["warmup"].bool_param = True
+    with grpc.insecure_channel(grpc_live.target) as channel, \
+            pytest.raises(grpc.RpcError) as info:
+        pb_grpc.GRPCInferenceServiceStub(channel).RepositoryModelLoad(request)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.details().startswith("loading with parameter 'warmup' is not supported")
 
 
 @pytest.mark.parametrize("rpc", ["RepositoryIndex", "RepositoryModelLoad",
